@@ -3,9 +3,11 @@
 The walk uses explicit stacks (no recursion), so a chain of 10,000 ops works. Gradients that reach a
 tensor along several paths are summed with one AddN; inputs no path connects get None.
 """
+import numpy as np
+
 from ..errors import InvalidArgumentError, UnimplementedError
 from .graph import Tensor, get_default_graph
-from .ops.core import convert_to_tensor, ones_like, zeros_like
+from .ops.core import constant, convert_to_tensor, ones_like, zeros_like
 from .ops.math_ops import add_n
 
 
@@ -86,7 +88,8 @@ def _gradients(ys, xs, grad_ys, stop):
         if gy is None:
             if not y.dtype.is_floating:
                 raise InvalidArgumentError(f"cannot differentiate {y.name} of dtype {y.dtype.name}")
-            gy = ones_like(y)
+            gy = (constant(np.ones(tuple(y.shape), y.dtype.np)) if y.shape.is_fully_defined()
+                  else ones_like(y))
         else:
             gy = convert_to_tensor(gy, y.dtype)
         grads.setdefault(y, []).append(gy)

@@ -33,22 +33,43 @@ def _binary_infer(out_dtype=None):
     return infer
 
 
-def unbroadcast(g, x):
-    """Sum gradient `g` down to the shape of input `x` (undoing NumPy broadcasting)."""
+def unbroadcast(g, x, other=None):
+    """Sum gradient `g` down to the shape of input `x` (undoing NumPy broadcasting).
+
+    `other` is the static shape of the operand(s) `x` was broadcast against; with it, the axes to sum
+    are usually known when the graph is built even with unknown batch sizes, so no runtime op is needed.
+    """
     if g is None:
         return None
     gs, xs = g.shape, x.shape
-    if gs.ndims is not None and xs.ndims is not None and tuple(gs) == tuple(xs) and gs.is_fully_defined():
+    if gs.ndims is None or xs.ndims is None:
+        return apply_op("SumToShapeOf", [g, x])
+    if gs.is_fully_defined() and tuple(gs) == tuple(xs):
         return g
-    if gs.ndims is not None and xs.ndims is not None and xs.is_fully_defined():
-        lead = gs.ndims - xs.ndims
-        axes = list(range(lead)) + [lead + i for i, d in enumerate(xs) if d == 1 and gs[lead + i] != 1]
-        if not axes:
-            return g if tuple(gs) == tuple(xs) else reshape_to(g, tuple(xs))
-        from .reduce_ops import reduce_sum
-        r = reduce_sum(g, axis=axes, keepdims=False)
-        return r if tuple(r.shape) == tuple(xs) else reshape_to(r, tuple(xs))
-    return apply_op("SumToShapeOf", [g, x])
+    others = [o for o in (other or []) if o is not None]
+    if any(o.ndims is None for o in others):
+        return apply_op("SumToShapeOf", [g, x])
+    lead = gs.ndims - xs.ndims
+    axes = list(range(lead))
+    for i, d in enumerate(xs):
+        pos = gs.ndims - xs.ndims + i
+        odims = [o[pos - (gs.ndims - o.ndims)] for o in others if pos - (gs.ndims - o.ndims) >= 0]
+        if d == 1:
+            if gs[pos] != 1:
+                axes.append(pos)
+        elif d is None:
+            if any(od != 1 for od in odims) or not others:
+                return apply_op("SumToShapeOf", [g, x])   # x's dim may be 1 at run time: decide then
+    if not axes:
+        return g
+    from .reduce_ops import reduce_sum
+    inner = [a for a in axes if a >= lead]
+    r = reduce_sum(g, axis=axes, keepdims=False) if not inner else reduce_sum(g, axis=axes, keepdims=True)
+    if inner:
+        if xs.is_fully_defined():
+            return reshape_to(r, tuple(xs))
+        return apply_op("ReshapeLike", [r, x])
+    return r
 
 
 def reshape_to(t, shape):
@@ -75,22 +96,23 @@ register("BroadcastToShapeOf", infer=lambda i, a: [(i[1].shape, i[0].dtype)],
 # -- binary arithmetic ---------------------------------------------------------------------------------
 def _grad_add(op, g):
     x, y = op.inputs
-    return [unbroadcast(g, x), unbroadcast(g, y)]
+    return [unbroadcast(g, x, [y.shape]), unbroadcast(g, y, [x.shape])]
 
 
 def _grad_sub(op, g):
     x, y = op.inputs
-    return [unbroadcast(g, x), unbroadcast(negative(g), y)]
+    return [unbroadcast(g, x, [y.shape]), unbroadcast(negative(g), y, [x.shape])]
 
 
 def _grad_mul(op, g):
     x, y = op.inputs
-    return [unbroadcast(multiply(g, y), x), unbroadcast(multiply(g, x), y)]
+    return [unbroadcast(multiply(g, y), x, [y.shape]), unbroadcast(multiply(g, x), y, [x.shape])]
 
 
 def _grad_div(op, g):
     x, y = op.inputs
-    return [unbroadcast(divide(g, y), x), unbroadcast(negative(multiply(g, divide(op.outputs[0], y))), y)]
+    return [unbroadcast(divide(g, y), x, [y.shape]),
+            unbroadcast(negative(multiply(g, divide(op.outputs[0], y))), y, [x.shape])]
 
 
 def _grad_pow(op, g):
@@ -274,15 +296,16 @@ def _relu_kernel(xp, a):
     return lambda x, out=None: xp.maximum(x, 0, out=out)
 
 
+def _relu_grad_kernel(xp, a):
+    return lambda g, y, out=None: xp.multiply(g, y > 0, out=out)
+
+
+register("ReluGrad", infer=lambda i, a: [(i[0].shape, i[0].dtype)], kernel=_relu_grad_kernel, out_arg=True,
+         elementwise=True, grad=lambda op, gg: [apply_op("ReluGrad", [gg, op.inputs[1]]), None])
+
+
 def _relu6_kernel(xp, a):
     return lambda x, out=None: xp.clip(x, 0, 6, out=out)
-
-
-def _elu_kernel(xp, a):
-    def run(x, out=None):
-        neg = xp.expm1(xp.minimum(x, 0))
-        return xp.where(x > 0, x, neg) if out is None else xp.copyto(out, xp.where(x > 0, x, neg)) or out
-    return run
 
 
 _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
@@ -357,7 +380,7 @@ def _unary_grads():
         "Cos": lambda op, g: [negative(multiply(g, sin(op.inputs[0])))],
         "Tanh": lambda op, g: [multiply(g, subtract(one, square(op.outputs[0])))],
         "Sigmoid": lambda op, g: [multiply(g, multiply(op.outputs[0], subtract(one, op.outputs[0])))],
-        "Relu": lambda op, g: [where(greater(op.outputs[0], 0.0), g, zeros_like_(g))],
+        "Relu": lambda op, g: [apply_op("ReluGrad", [g, op.outputs[0]])],
         "Relu6": lambda op, g: [where(logical_and(greater(op.inputs[0], 0.0), less(op.inputs[0], 6.0)), g,
                                       zeros_like_(g))],
         "Elu": lambda op, g: [where(greater(op.inputs[0], 0.0), g, multiply(g, add(op.outputs[0], one)))],

@@ -48,6 +48,8 @@ def _matmul_grad(op, g):
     else:
         ga, gb = matmul(b, g, transpose_a=True, transpose_b=True), matmul(g, a, transpose_a=True,
                                                                           transpose_b=True)
+    if a.shape.ndims == 2 and b.shape.ndims == 2:
+        return [ga, gb]
     return [unbroadcast(ga, a), unbroadcast(gb, b)]
 
 
