@@ -8,8 +8,5 @@ from .ops.nn_ops import (batch_normalization, bias_add, l2_loss, l2_normalize, l
 from .ops.random_ops import dropout  # noqa: F401
 from .ops.array_ops import gather as embedding_lookup  # noqa: F401
 
-try:   # convolution and pooling live in their own module
-    from .ops.conv_ops import (avg_pool, avg_pool2d, conv1d, conv2d, conv2d_transpose, depthwise_conv2d,  # noqa: F401
-                               max_pool, max_pool2d, separable_conv2d)
-except ImportError:   # pragma: no cover - during development before conv_ops exists
-    pass
+from .ops.conv_ops import (avg_pool, avg_pool1d, avg_pool2d, conv1d, conv2d, conv2d_transpose,  # noqa: F401
+                           depthwise_conv2d, max_pool, max_pool1d, max_pool2d, separable_conv2d)

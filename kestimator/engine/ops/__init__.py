@@ -1,2 +1,2 @@
 """Op definitions; importing this package registers every op."""
-from . import core, math_ops, reduce_ops, array_ops, nn_ops, random_ops  # noqa: F401
+from . import core, math_ops, reduce_ops, array_ops, nn_ops, random_ops, conv_ops  # noqa: F401

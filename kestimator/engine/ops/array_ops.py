@@ -183,8 +183,26 @@ def _concat_part_kernel(xp, a):
     return run
 
 
+def _concat_part_grad_kernel(xp, a):
+    i, ax = a["index"], a["axis"]
+
+    def run(gg, g, *xs):
+        out = xp.zeros_like(g)
+        off = sum(x.shape[ax] for x in xs[:i])
+        idx = [slice(None)] * g.ndim
+        idx[ax] = slice(off, off + xs[i].shape[ax])
+        out[tuple(idx)] = gg
+        return out
+    return run
+
+
 register("ConcatGradPart", infer=lambda i, a: [(i[1 + a["index"]].shape, i[0].dtype)], kernel=_concat_part_kernel,
-         views_input=True, differentiable=False)
+         views_input=True,
+         grad=lambda op, gg: [apply_op("ConcatGradPartGrad", [gg] + list(op.inputs), op.attrs)]
+         + [None] * (len(op.inputs) - 1))
+register("ConcatGradPartGrad", infer=lambda i, a: [(i[1].shape, i[0].dtype)], kernel=_concat_part_grad_kernel,
+         grad=lambda op, g: [apply_op("ConcatGradPart", [g] + list(op.inputs[2:]), op.attrs)]
+         + [None] * (len(op.inputs) - 1))
 
 
 def _concat_grad(op, g):

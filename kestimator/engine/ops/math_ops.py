@@ -234,10 +234,17 @@ def logical_not(x, name=None):
 def _add_n_kernel(xp, a):
     def run(*xs, out=None):
         if out is None:
-            out = xs[0].copy()
+            out = xs[0] + xs[1]
+            rest = xs[2:]
         else:
-            xp.copyto(out, xs[0])
-        for x in xs[1:]:
+            # The plan may reuse one input's buffer as `out`: accumulate onto that input first.
+            first = next((i for i, x in enumerate(xs) if x is out), None)
+            if first is None:
+                xp.add(xs[0], xs[1], out=out)
+                rest = xs[2:]
+            else:
+                rest = xs[:first] + xs[first + 1:]
+        for x in rest:
             xp.add(out, x, out=out)
         return out
     return run
