@@ -11,7 +11,7 @@ import numpy as np
 
 from ..engine import dtypes as _dt
 from ..engine.autodiff import gradients as _gradients
-from ..engine.graph import GraphKeys, get_default_graph
+from ..engine.graph import GraphKeys, Tensor, get_default_graph
 from ..engine.ops.core import convert_to_tensor, group
 from ..engine.registry import apply_op, register
 from ..engine.variables import Variable
@@ -155,6 +155,8 @@ class Optimizer:
         with graph.as_default(), graph.name_scope(self.name + "/"), graph.control_dependencies(None):
             st["iterations"] = Variable(np.int64(0), trainable=False, name="iterations", dtype=_dt.int64)
             lr0 = self._learning_rate
+            if isinstance(lr0, Tensor):   # a graph tensor (TF1 exponential_decay ...) feeds the update itself
+                lr0 = 0.0
             lr0 = lr0(0) if callable(lr0) and not isinstance(lr0, (float, int)) else lr0
             st["lr"] = Variable(np.float32(float(lr0)), trainable=False, name="learning_rate", dtype=_dt.float32)
 
@@ -201,7 +203,7 @@ class Optimizer:
                 raise InvalidArgumentError(f"gradient for {v.name} has dtype {g.dtype.name}, variable {v.dtype.name}")
             grads.append(g)
         with graph.as_default(), graph.name_scope(name or self.name):
-            ins = [st["lr"]._as_tensor(), st["iterations"]._as_tensor()] + [v._as_tensor() for v in vars_] + grads
+            ins = [self._lr_input(graph, st), st["iterations"]._as_tensor()] + [v._as_tensor() for v in vars_] + grads
             for s in self.slot_names:
                 ins += [x._as_tensor() for x in slots[s]]
             update = apply_op("ApplyOptimizer", ins, {"optimizer": self, "n": len(vars_),
@@ -218,6 +220,17 @@ class Optimizer:
         """compute_gradients + apply_gradients: returns the training op."""
         gv = self.compute_gradients(loss, var_list=var_list, grad_loss=grad_loss)
         return self.apply_gradients(gv, global_step=global_step, name=name)
+
+    def _lr_input(self, graph, st):
+        """The tensor the update op reads its learning rate from: a graph-tensor learning rate (as TF1's
+        `exponential_decay(...)` returns) is read directly, anything else through the LR variable."""
+        lr = self._learning_rate
+        if isinstance(lr, Tensor):
+            if lr.graph is not graph:
+                raise InvalidArgumentError(f"learning rate tensor {lr.name} is from another graph than the "
+                                           "variables being optimized")
+            return lr
+        return st["lr"]._as_tensor()
 
     # -- slots ---------------------------------------------------------------------------------------------
     def _get_slot(self, graph, var, slot):

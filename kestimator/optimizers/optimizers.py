@@ -1,6 +1,7 @@
 """The optimizers. Each `_update` works in place on flat arrays (usually whole slabs)."""
 import numpy as np
 
+from . import fused
 from .base import Optimizer
 
 
@@ -18,6 +19,11 @@ class SGD(Optimizer):
             var -= lr * grad
             return
         v = slots["momentum"]
+        kernel = fused.get("sgd_momentum") if var.flags.c_contiguous and grad.flags.c_contiguous else None
+        if kernel is not None:
+            kernel(var, grad, v, fused.scalar(lr, var), fused.scalar(self.momentum, var), self.nesterov,
+                   fused.tiny(var))
+            return
         v *= self.momentum
         v -= lr * grad
         if self.nesterov:
@@ -51,8 +57,15 @@ class Adam(Optimizer):
         grad = self._clip(grad)
         b1, b2 = self.beta_1, self.beta_2
         m, v = slots["m"], slots["v"]
-        tmp = self._tmp(var.size, var.dtype)
         lr_t = lr * np.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t)
+        kernel = fused.get("adam") if not self.amsgrad and var.flags.c_contiguous and grad.flags.c_contiguous \
+            else None
+        if kernel is not None:
+            f = fused.scalar
+            kernel(var, grad, m, v, f(lr_t, var), f(b1, var), f(b2, var), f(self.epsilon, var),
+                   f(self._decay_factor(lr), var), fused.tiny(var))
+            return
+        tmp = self._tmp(var.size, var.dtype)
         m *= b1
         np.multiply(grad, 1.0 - b1, out=tmp)
         m += tmp
@@ -74,6 +87,9 @@ class Adam(Optimizer):
     def _decay(self, var, lr):
         pass
 
+    def _decay_factor(self, lr):
+        return 1.0
+
     def get_config(self):
         return dict(super().get_config(), beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
                     amsgrad=self.amsgrad)
@@ -89,6 +105,9 @@ class AdamW(Adam):
 
     def _decay(self, var, lr):
         var *= 1.0 - lr * self.weight_decay
+
+    def _decay_factor(self, lr):
+        return 1.0 - lr * self.weight_decay
 
     def get_config(self):
         return dict(super().get_config(), weight_decay=self.weight_decay)
@@ -106,6 +125,10 @@ class Adagrad(Optimizer):
     def _update(self, var, grad, slots, lr, t):
         grad = self._clip(grad)
         acc = slots["accumulator"]
+        kernel = fused.get("adagrad") if var.flags.c_contiguous and grad.flags.c_contiguous else None
+        if kernel is not None:
+            kernel(var, grad, acc, fused.scalar(lr, var), fused.scalar(self.epsilon, var))
+            return
         acc += grad * grad
         var -= lr * grad / (np.sqrt(acc) + self.epsilon)
 
@@ -131,6 +154,12 @@ class RMSprop(Optimizer):
     def _update(self, var, grad, slots, lr, t):
         grad = self._clip(grad)
         ms = slots["rms"]
+        kernel = fused.get("rmsprop") if not self.centered and not self.momentum and var.flags.c_contiguous \
+            and grad.flags.c_contiguous else None
+        if kernel is not None:
+            kernel(var, grad, ms, fused.scalar(lr, var), fused.scalar(self.rho, var), fused.scalar(self.epsilon, var),
+                   fused.tiny(var))
+            return
         ms *= self.rho
         ms += (1.0 - self.rho) * grad * grad
         denom = ms
