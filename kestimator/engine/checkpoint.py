@@ -4,6 +4,7 @@ Layout of one file::
 
     /                       attrs: kestimator_format = 1, kestimator_metadata = '<JSON object>'
     /<name>                 one dataset per tensor; a name "a/b/c" is dataset "c" in group "a/b"
+    /<name>/__value__       the tensor <name> when <name> is also a group (TF's "w" and its slot "w/Adam")
 
 Writing is crash safe: the tensors go to a temporary file in the destination folder, which is flushed,
 fsynced and renamed over the destination (then the folder is fsynced), so a reader sees either the
@@ -28,6 +29,7 @@ from ..errors import DataLossError, InvalidArgumentError, NotFoundError, UnsafeF
 FORMAT_VERSION = 1
 _FORMAT_ATTR = "kestimator_format"
 _METADATA_ATTR = "kestimator_metadata"
+_VALUE_LEAF = "__value__"              # dataset holding tensor "a" when "a" is also a group ("a/b" exists)
 _STRING_ATTR = "kestimator_dtype"      # set to "string" on datasets holding byte strings
 _MAX_COMPRESSION_RATIO = 1024           # a filtered dataset may not declare more than this x its stored bytes
 
@@ -42,20 +44,23 @@ def _h5py():
 
 # -- writing -------------------------------------------------------------------------------------------
 def _check_names(names):
-    """Tensor names become HDF5 paths: refuse names HDF5 would read differently, and dataset/group clashes."""
-    seen = set(names)
+    """Tensor names become HDF5 paths: refuse names HDF5 would read differently.
+
+    Returns:
+        dict name -> HDF5 path. A name that is also a group (TF's "w" beside its slot "w/Adam") is stored
+        as "<name>/__value__" inside that group.
+    """
+    groups = set()
     for name in names:
         if not isinstance(name, str) or not name:
             raise InvalidArgumentError(f"tensor names must be non-empty strings, got {name!r}")
         parts = name.split("/")
-        if any(p in ("", ".", "..") for p in parts):
+        if any(p in ("", ".", "..", _VALUE_LEAF) for p in parts):
             raise InvalidArgumentError(
-                f"tensor name {name!r} has an empty, '.' or '..' path component (or a leading/trailing '/')")
-        for i in range(1, len(parts)):
-            prefix = "/".join(parts[:i])
-            if prefix in seen:
-                raise InvalidArgumentError(
-                    f"tensor name {name!r} needs a group {prefix!r}, which is also a tensor name")
+                f"tensor name {name!r} has an empty, '.', '..' or '{_VALUE_LEAF}' path component (or a "
+                "leading/trailing '/')")
+        groups.update("/".join(parts[:i]) for i in range(1, len(parts)))
+    return {name: f"{name}/{_VALUE_LEAF}" if name in groups else name for name in names}
 
 
 def _as_storable(name, value):
@@ -124,7 +129,7 @@ def save_tensors(path, tensors, metadata=None):
     h5py = _h5py()
     path = os.fspath(path)
     names = list(tensors)
-    _check_names(names)
+    paths = _check_names(names)
     if metadata is not None and not isinstance(metadata, dict):
         raise InvalidArgumentError(f"checkpoint metadata must be a dict, got {type(metadata).__name__}")
     try:
@@ -139,15 +144,15 @@ def save_tensors(path, tensors, metadata=None):
         with h5py.File(tmp, "w", libver="earliest") as f:
             f.attrs[_FORMAT_ATTR] = np.int64(FORMAT_VERSION)
             f.attrs[_METADATA_ATTR] = meta_json
-            for name in sorted(names):
+            for name in sorted(names, key=paths.get):
                 arr, is_string = _as_storable(name, tensors[name])
                 if is_string:
-                    ds = f.create_dataset(name, shape=arr.shape, dtype=h5py.vlen_dtype(bytes))
+                    ds = f.create_dataset(paths[name], shape=arr.shape, dtype=h5py.vlen_dtype(bytes))
                     if arr.size:
                         ds[...] = arr
                     ds.attrs[_STRING_ATTR] = "string"
                 else:
-                    f.create_dataset(name, data=arr)
+                    f.create_dataset(paths[name], data=arr)
         with open(tmp, "rb+") as f:   # h5py closed the file; make its bytes durable before the rename
             f.flush()
             os.fsync(f.fileno())
@@ -249,6 +254,10 @@ class _Reader:
                 if isinstance(obj, h5py.Group):
                     stack.append((name + "/", obj))
                 elif isinstance(obj, h5py.Dataset):
+                    if key == _VALUE_LEAF:   # the value of tensor "<group>" beside tensors "<group>/..."
+                        name = prefix[:-1]
+                        if not name:
+                            raise DataLossError(f"checkpoint {self.path}: '/{_VALUE_LEAF}' at the root")
                     self._check_dataset(name, obj)
                     found[name] = obj
                 else:
@@ -336,7 +345,7 @@ def _dtype_name(dt):
 def _same_dtype(expected, actual):
     if expected is None:
         return True
-    if isinstance(expected, str) and expected == "string":
+    if (isinstance(expected, str) and expected == "string") or getattr(expected, "is_string", False):
         return actual == object
     exp_np = getattr(expected, "as_numpy_dtype", None) or getattr(expected, "np", None)
     try:
@@ -346,6 +355,15 @@ def _same_dtype(expected, actual):
     if exp.kind in "OSU":
         return actual == object
     return exp == actual
+
+
+def _expected_name(dtype):
+    if isinstance(dtype, str) or hasattr(dtype, "is_string"):
+        return getattr(dtype, "name", dtype)
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        return str(dtype)
 
 
 def load_tensors(path, names=None, expected=None, sha256=None):
@@ -382,7 +400,7 @@ def load_tensors(path, names=None, expected=None, sha256=None):
                 if not _same_dtype(dtype, actual_dt):
                     raise InvalidArgumentError(
                         f"checkpoint {reader.path}: tensor {name!r} has dtype {_dtype_name(actual_dt)}, "
-                        f"expected {getattr(dtype, 'name', dtype)}")
+                        f"expected {_expected_name(dtype)}")
         return {name: reader.read(name, reader.dataset(name)) for name in wanted}
 
 

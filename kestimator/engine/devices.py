@@ -55,9 +55,19 @@ def _cupy_module():
     return None
 
 
+_visible_gpus = [None]   # physical GPU indices ks.config.set_visible_devices left visible (None: all)
+
+
+def set_visible_gpus(indices):
+    """Limit placement to these physical GPUs (None: all); set by ks.config.set_visible_devices."""
+    _visible_gpus[0] = None if indices is None else list(indices)
+
+
 def gpu_count():
     cp = _cupy_module()
-    return cp.cuda.runtime.getDeviceCount() if cp is not None else 0
+    n = cp.cuda.runtime.getDeviceCount() if cp is not None else 0
+    visible = _visible_gpus[0]
+    return n if visible is None else len([i for i in visible if i < n])
 
 
 def array_module(device):

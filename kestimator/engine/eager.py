@@ -263,5 +263,11 @@ class GradientTape:
                     grads[id(x)] = g if prev is None else EagerTensor(prev._value + g._value)
         finally:
             self._recording = was
-        result = [grads.get(id(h)) for h in handles]
+        # as TF: a source gets a gradient only when it was watched (explicitly, or as a trainable variable
+        # read inside the tape) or computed on the tape from a watched value
+        connected = set(self._watched)
+        for rec in self._records:
+            if any(id(x) in connected for x in rec.inputs):
+                connected.update(id(o) for o in rec.outputs)
+        result = [grads.get(id(h)) if id(h) in connected else None for h in handles]
         return result[0] if single else result

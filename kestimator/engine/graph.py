@@ -223,7 +223,7 @@ class Graph:
         self._op_ids = itertools.count()
         self._lock = threading.RLock()
         self._finalized = False
-        self.seed = None
+        self.seed = _default_seed[0]
         self._seed_counter = itertools.count(1)
         self._variable_store = {}     # get_variable's registry: full name -> Variable
         self._version = 0
@@ -370,6 +370,15 @@ class Graph:
 
     def next_seed(self):
         return next(self._seed_counter)
+
+
+# -- the graph-level seed new graphs start with ------------------------------------------------------------
+_default_seed = [None]   # graph-level seed new graphs start with (ks.config.set_seed)
+
+
+def set_default_seed(seed):
+    """Graphs created from now on start with graph-level seed `seed` (None: unseeded)."""
+    _default_seed[0] = None if seed is None else int(seed)
 
 
 # -- the default graph -----------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 The passes never change the user's Graph; they compute, for the ops one fetch needs, which ops to run
 and which tensor stands in for which (`alias`).
 """
+import heapq
+
 import numpy as np
 
 from ..errors import InvalidArgumentError
@@ -43,22 +45,18 @@ def topo_order(ops, fed):
         for d in deps[op]:
             users[d].append(op)
     remaining = {op: len(d) for op, d in deps.items()}
-    normal = sorted([op for op, n in remaining.items() if n == 0], key=lambda o: -o._id)
+    # heaps keyed by creation id: the lowest-id ready op runs next (a re-sort per step was quadratic)
+    normal = [(op._id, op) for op, n in remaining.items() if n == 0]
+    heapq.heapify(normal)
     late = []
     order = []
     while normal or late:
-        if normal:
-            op = normal.pop()
-        else:
-            late.sort(key=lambda o: -o._id)
-            op = late.pop()
+        op = heapq.heappop(normal if normal else late)[1]
         order.append(op)
         for u in users[op]:
             remaining[u] -= 1
             if remaining[u] == 0:
-                (late if u.opdef.writes_input is not None else normal).append(u)
-        if normal:
-            normal.sort(key=lambda o: -o._id)
+                heapq.heappush(late if u.opdef.writes_input is not None else normal, (u._id, u))
     if len(order) != len(ops):
         raise InvalidArgumentError("the graph has a cycle among the ops this fetch needs")
     return order

@@ -48,12 +48,13 @@ class Plan:
         needed = passes.prune(self.fetch_tensors, target_ops, fed)
         order = passes.topo_order(needed, fed)
         self.num_graph_ops = len(order)
+        self._place(order)   # before folding: an op pinned to a missing GPU fails even when it would fold
         kept, alias, constants = passes.fold_and_merge(order, fed, np, fold=not trace, cse=not trace)
         self._alias = alias
         self.ops = kept
-        self._place(kept)
         self._check_feeds(kept, fed)
         self.variables_read, self.variables_written = self._variable_usage(kept)
+        self.variables_read |= {t.op for t in self.fetch_tensors if t.op.type == "VariableV2"}   # fetched as is
         shapes = self._concrete_shapes(kept, alias, constants, dict(zip(feed_tensors, feed_shapes)))
         self._build(kept, alias, constants, shapes)
         self.verified = False

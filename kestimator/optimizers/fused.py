@@ -64,7 +64,7 @@ def _compile():
             s = rho * ms[i] + (one - rho) * gi * gi
             s = s if s >= tiny else zero
             ms[i] = s
-            var[i] -= lr * gi / (np.sqrt(s) + eps)
+            var[i] -= lr * gi / np.sqrt(s + eps)
 
     return {"adam": adam, "sgd_momentum": sgd_momentum, "adagrad": adagrad, "rmsprop": rmsprop}
 

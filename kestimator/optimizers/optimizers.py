@@ -138,7 +138,8 @@ class Adagrad(Optimizer):
 
 
 class RMSprop(Optimizer):
-    """ms = rho*ms + (1-rho)*g^2; w -= lr * g / (sqrt(ms) + eps); optional momentum and centering."""
+    """ms = rho*ms + (1-rho)*g^2; w -= lr * g / sqrt(ms + eps) (epsilon inside the root, as tf.keras);
+    optional momentum and centering."""
 
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, name=None,
                  **kwargs):
@@ -168,7 +169,7 @@ class RMSprop(Optimizer):
             mg *= self.rho
             mg += (1.0 - self.rho) * grad
             denom = ms - mg * mg
-        step = lr * grad / (np.sqrt(denom) + self.epsilon)
+        step = lr * grad / np.sqrt(denom + self.epsilon)
         if self.momentum:
             mom = slots["momentum"]
             mom *= self.momentum

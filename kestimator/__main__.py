@@ -1,0 +1,6 @@
+"""`python -m kestimator ...` is the `kestimator` command."""
+import sys
+
+from .cli.main import main
+
+sys.exit(main())
