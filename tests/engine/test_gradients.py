@@ -86,6 +86,9 @@ CASES = {
     "stack_unstack": (lambda a, b: ke.stack(ke.unstack(ke.stack([a, b], axis=1), axis=0), axis=0), [away((2, 3)),
                                                                                                      away((2, 3))]),
     "split": (lambda a: ke.split(a, [1, 3], axis=1), [away((2, 4))]),
+    "split_equal": (lambda a: ke.split(a, 3, axis=0)[1] * ke.split(a, 3, axis=0)[2], [away((3, 4))]),
+    "unstack_single": (lambda a: ke.unstack(a)[0] * 2.0, [away((1, 3))]),
+    "unstack_steps": (lambda a: ke.unstack(a, axis=1)[1] * ke.unstack(a, axis=1)[3], [away((2, 4, 3))]),
     "slice": (lambda a: a[1:, ::2, ke.newaxis, 0], [away((3, 4, 2))]),
     "slice_fn": (lambda a: ke.slice(a, [0, 1], [2, -1]), [away((3, 4))]),
     "gather": (lambda a: ke.gather(a, ke.constant([2, 0, 2], dtype=ke.int32), axis=0), [away((3, 4))]),
@@ -133,6 +136,7 @@ SECOND_ORDER = [
     "scatter_nd", "tile", "softmax", "log_softmax", "conv2d_same_s2", "conv2d_transpose", "depthwise", "max_pool",
     "avg_pool", "sparse_dense_matmul", "sum_to_shape_dynamic", "unary_gelu_tanh", "unary_selu", "unary_leaky_relu",
     "unary_relu6", "unary_softsign", "unary_abs", "unary_square", "split", "squared_difference",
+    "unstack_single", "unstack_steps", "split_equal",
 ]
 
 _covered = set()

@@ -102,6 +102,7 @@ CASES = {
     "concat_stack_unstack": (lambda a, b: ke.concat([ke.stack(ke.unstack(a)), b], 1), [A, B],
                              lambda a, b: np.concatenate([a, b], 1)),
     "split": (lambda a: ke.split(a, 2, axis=1)[1], [A], lambda a: a[:, 2:]),
+    "unstack_single": (lambda a: ke.unstack(a[:1])[0], [A], lambda a: a[0]),
     "slicing": (lambda a: a[::-1, ke.newaxis, 1:3], [A], lambda a: a[::-1, None, 1:3]),
     "gather": (lambda a: ke.gather(a, [2, 0], axis=1), [A], lambda a: a[:, [2, 0]]),
     "gather_nd": (lambda a: ke.gather_nd(a, [[0, 1], [2, 3]]), [A], lambda a: a[[0, 2], [1, 3]]),

@@ -233,7 +233,7 @@ def _stack_infer(inputs, attrs):
 
 
 register("Pack", infer=_stack_infer, kernel=lambda xp, a: (lambda *xs: xp.stack(xs, axis=a["axis"])),
-         grad=lambda op, g: [take_along(g, i, op.attrs["axis"]) for i in range(len(op.inputs))])
+         grad=lambda op, g: unstack(g, num=len(op.inputs), axis=op.attrs["axis"]))
 
 
 def stack(values, axis=0, name="stack"):
@@ -274,39 +274,80 @@ def take_along(x, index, axis):
     return apply_op("TakeIndex", [x], {"index": int(index), "axis": int(axis)})
 
 
+def _unpack_infer(inputs, attrs):
+    s, ax, n = inputs[0].shape, attrs["axis"], attrs["num"]
+    shape = None if s.ndims is None else tuple(d for i, d in enumerate(s) if i != ax)
+    return [(shape, inputs[0].dtype)] * n
+
+
+def _unpack_kernel(xp, attrs):
+    ax, n = attrs["axis"], attrs["num"]
+    lead = (slice(None),) * ax
+    return lambda x: tuple(x[lead + (i,)] for i in range(n))
+
+
+def _split_infer(inputs, attrs):
+    s, ax = inputs[0].shape, attrs["axis"]
+    return [(None if s.ndims is None else tuple(size if i == ax else d for i, d in enumerate(s)), inputs[0].dtype)
+            for size in attrs["sizes"]]
+
+
+def _split_kernel(xp, attrs):
+    ax = attrs["axis"]
+    lead = (slice(None),) * ax
+    bounds, start = [], 0
+    for size in attrs["sizes"]:
+        bounds.append(slice(start, start + size))
+        start += size
+    return lambda x: tuple(x[lead + (b,)] for b in bounds)
+
+
+# All pieces come out of one op as views, and the gradient is one stack / concat of the pieces' gradients:
+# slicing piece by piece would give each piece a zero-filled full-size gradient (quadratic in the count,
+# e.g. the time steps of an RNN).
+register("Unpack", infer=_unpack_infer, kernel=_unpack_kernel, views_input=True, num_outputs=2,
+         grad=lambda op, *gs: [stack(list(gs), axis=op.attrs["axis"])])
+register("SplitV", infer=_split_infer, kernel=_split_kernel, views_input=True, num_outputs=2,
+         grad=lambda op, *gs: [concat(list(gs), axis=op.attrs["axis"])])
+
+
 def unstack(value, num=None, axis=0, name="unstack"):
+    """The slices of `value` along `axis` (its size must be known or given as `num`)."""
     x = convert_to_tensor(value)
     r = x.shape.ndims
     axis = normalize_axes(axis, r)[0]
     n = num if num is not None else x.shape[axis]
     if n is None:
-        raise InvalidArgumentError(f"unstack of {x.name}: dimension {axis} is unknown; pass num")
-    return [take_along(x, i, axis) for i in range(n)]
+        raise InvalidArgumentError(f"unstack of {getattr(x, 'name', 'a tensor')}: dimension {axis} is unknown; "
+                                   "pass num")
+    if n == 1:
+        return [take_along(x, 0, axis)]
+    return list(apply_op("Unpack", [x], {"axis": axis, "num": int(n)}, name=name))
 
 
 def split(value, num_or_size_splits, axis=0, num=None, name="split"):
-    """Split along `axis` into equal parts (an int) or parts of the given sizes."""
+    """Split along `axis` into equal parts (an int) or parts of the given sizes (one -1 allowed)."""
     x = convert_to_tensor(value)
     axis = normalize_axes(axis, x.shape.ndims)[0]
     dim = x.shape[axis]
     if isinstance(num_or_size_splits, (int, np.integer)):
         n = int(num_or_size_splits)
         if dim is None:
-            raise InvalidArgumentError(f"split of {x.name} into {n}: dimension {axis} is unknown")
+            raise InvalidArgumentError(f"split into {n}: dimension {axis} is unknown")
         if dim % n:
             raise InvalidArgumentError(f"dimension {axis} of size {dim} does not split into {n} equal parts")
         sizes = [dim // n] * n
     else:
         sizes = [int(s) for s in num_or_size_splits]
-        if -1 in sizes and dim is not None:
+        if -1 in sizes:
+            if dim is None:
+                raise InvalidArgumentError(f"split sizes {sizes} with -1 need dimension {axis} to be known")
             sizes[sizes.index(-1)] = dim - (sum(sizes) + 1)
-    out, start = [], 0
-    for s in sizes:
-        idx = [slice(None)] * x.shape.ndims
-        idx[axis] = slice(start, start + s)
-        out.append(strided_slice(x, tuple(idx)))
-        start += s
-    return out
+    if dim is not None and sum(sizes) != dim:
+        raise InvalidArgumentError(f"split sizes {sizes} do not add up to dimension {axis} of size {dim}")
+    if len(sizes) == 1:
+        return [x]
+    return list(apply_op("SplitV", [x], {"axis": axis, "sizes": tuple(sizes)}, name=name))
 
 
 # -- slicing ------------------------------------------------------------------------------------------------
