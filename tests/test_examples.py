@@ -36,10 +36,17 @@ EXAMPLES = [
     _example("02_variables"),
     _example("03_linear_regression"),
     _example("04_saver"),
+    _example("05_estimator_dnn"),
+    _example("06_custom_model_fn"),
+    _example("07_run_config"),
+    _example("08_keras_mlp"),
+    _example("09_keras_to_estimator"),
     _example("10_eager"),
+    _example("11_input_pipeline"),
     _example("12_devices"),
-    _example("13_tensorboard", needs="kestimator.models"),
+    _example("13_tensorboard"),
     _example("14_debug"),
+    _example("15_quantize", needs="kestimator.optimize"),
 ]
 
 

@@ -177,7 +177,8 @@ class Session:
                 tensors.append(t)
         feed_tensors = [self._as_feed_key(k) for k in (feed_list or [])]
         plans = {}
-        simple = all(s is not None for s in slots) and isinstance(fetches, (list, tuple))
+        simple = (isinstance(fetches, list) and all(s is not None for s in slots)
+                  and not any(isinstance(f, (list, tuple, dict)) for f in fetches))
 
         def call(*values):
             vals = [self._convert_feed(t, v) for t, v in zip(feed_tensors, values)]
