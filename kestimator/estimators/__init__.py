@@ -30,6 +30,7 @@ _LAZY = {
     "export": ".export", "ServingInputReceiver": ".export", "build_raw_serving_input_receiver_fn": ".export",
     "PredictOutput": ".export", "ClassificationOutput": ".export", "RegressionOutput": ".export",
     "heads": ".heads", "model_to_estimator": ".keras_conversion",
+    "BoostedTreesClassifier": ".canned_boosted_trees", "BoostedTreesRegressor": ".canned_boosted_trees",
 }
 
 __all__ = ["Estimator", "EstimatorSpec", "ModeKeys", "RunConfig", "WarmStartSettings", "inputs",
