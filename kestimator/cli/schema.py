@@ -21,7 +21,8 @@ Top-level sections (every one optional except ``data`` and one of ``model`` / ``
                     ``loss_weights``
 ``fit``             ``epochs``, ``batch_size``, ``validation_split``, ``shuffle``, ``steps_per_epoch``,
                     ``verbose``, ``initial_epoch``
-``callbacks``       ``[{Name: {kwargs}}, ...]``; ``filepath`` / ``log_dir`` / ``filename`` relative to output.dir
+``callbacks``       ``[{Name: {kwargs}}, ...]``; ``filepath`` / ``log_dir`` / ``filename`` / ``backup_dir``
+                    relative to output.dir
 ``feature_columns`` ``all_numeric`` or a list of columns (:mod:`.schema_columns`)
 ``estimator``       ``{Name: {kwargs}}`` for a pre-made estimator, or ``from_keras: {model: path}``
 ``run_config``      RunConfig arguments; ``model_dir`` defaults to output.dir, ``tf_random_seed`` to seed
@@ -425,6 +426,9 @@ def dump_resolved(cfg, path):
                      allow_unicode=True, width=100)
     header = "# kestimator config with every default filled in and every path made absolute\n"
     fd, tmp = tempfile.mkstemp(prefix=".resolved-", suffix=".yaml", dir=os.path.dirname(path))
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)     # mkstemp makes a private file; the config is as readable as any other
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(header + text)

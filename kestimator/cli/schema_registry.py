@@ -50,7 +50,7 @@ NESTED_REF_KWARGS = {
 }
 
 # Arguments that are paths; for callbacks they are relative to output.dir.
-PATH_KWARGS = {"callback": {"filepath", "log_dir", "filename"}}
+PATH_KWARGS = {"callback": {"filepath", "log_dir", "filename", "backup_dir"}}
 
 _KIND_DESCRIBE = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
                   "list": "a list", "dict": "a mapping", "none": "null"}
@@ -58,6 +58,10 @@ _ANNOTATION_KINDS = {int: "int", float: "float", bool: "bool", str: "str", list:
                      dict: "dict", type(None): "none"}
 _TEXT_KINDS = {"int": "int", "float": "float", "bool": "bool", "str": "str", "list": "list",
                "tuple": "list", "dict": "dict", "None": "none"}
+
+
+def _plural(kind):
+    return kind + ("es" if kind.endswith("s") else "s")      # losses, metrics
 
 
 def _normalized(name):
@@ -92,7 +96,12 @@ class SignatureInfo:
         self.params, self.open, self.is_class = params, open_, is_class
 
 
-def _take(signature, params):
+# Default given to a base class's required parameter: the subclass forwarding **kwargs supplies it (LSTM
+# passes its own cell to RNN.__init__), so a config need not.
+_SUPPLIED_BY_SUBCLASS = object()
+
+
+def _take(signature, params, base=False):
     """Add the keyword-capable parameters of ``signature`` to ``params``; True when it has **kwargs."""
     var_keyword = False
     for p in signature.parameters.values():
@@ -101,6 +110,8 @@ def _take(signature, params):
         elif p.kind in (p.VAR_POSITIONAL, p.POSITIONAL_ONLY) or p.name in ("self", "cls"):
             continue
         else:
+            if base and p.default is p.empty:
+                p = p.replace(default=_SUPPLIED_BY_SUBCLASS)
             params.setdefault(p.name, p)
     return var_keyword
 
@@ -125,7 +136,7 @@ def signature_info(obj):
                 base_signature = inspect.signature(init)
             except (TypeError, ValueError):
                 break
-            if not _take(base_signature, params):
+            if not _take(base_signature, params, base=True):
                 open_ = False
                 break
     if not is_class:
@@ -251,7 +262,7 @@ class RegistryRef(Type):
         found = lookup(registry, name)
         if found is None:
             return ctx.error(name_path, kw_loc, f"unknown {self.kind} '{name}'{suggest(name, registry)} "
-                                                f"(known {self.kind}s: {listing(registry)})")
+                                                f"(known {_plural(self.kind)}: {listing(registry)})")
         registered, obj = found
         resolved = check_kwargs(obj, self.kind, registered, kwargs, name_path, kw_loc, ctx)
         return INVALID if resolved is INVALID else {registered: resolved}
