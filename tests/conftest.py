@@ -1,7 +1,8 @@
 """Fixtures shared by every test package.
 
 After each test the engine's process-wide state goes back to its defaults: eager mode off (a test that
-enables it must not turn every later graph test eager), no graph-level default seed, and a fresh global
+enables it must not turn every later graph test eager), every GPU visible again, no graph-level default seed,
+and a fresh global
 default graph (names and get_variable's store do not leak between tests). Nothing is imported here
 unless the test already loaded the engine, so tests of other packages stay independent of it.
 """
@@ -15,7 +16,8 @@ def _reset_engine_state():
     yield
     if "kestimator.engine.graph" not in sys.modules:
         return
-    from kestimator.engine import eager, graph
+    from kestimator.engine import devices, eager, graph
+    devices.set_visible_gpus(None)   # ks.config.set_visible_devices narrows placement process-wide
     eager.disable_eager_execution()
     eager._state["tapes"].clear()
     eager.set_eager_seed(None)

@@ -24,6 +24,7 @@ import tempfile
 
 import numpy as np
 
+from .. import _formats
 from ..errors import DataLossError, InvalidArgumentError, NotFoundError, UnsafeFileError
 
 FORMAT_VERSION = 1
@@ -198,6 +199,13 @@ class _Reader:
     def close(self):
         self.file.close()
 
+    def guard_heaps(self):
+        """Before the first read of variable-length data (strings): refuse global heaps libhdf5 would loop on."""
+        if not getattr(self, "_heaps_checked", False):
+            from .h5_guard import check_global_heaps
+            check_global_heaps(self.path)
+            self._heaps_checked = True
+
     def __enter__(self):
         return self
 
@@ -207,7 +215,7 @@ class _Reader:
     def _check_format(self):
         try:
             version = self.file.attrs.get(_FORMAT_ATTR)
-        except OSError as e:
+        except (OSError, KeyError, RuntimeError, TypeError, ValueError) as e:   # h5py: KeyError for a bad header
             raise DataLossError(f"checkpoint {self.path}: cannot read the root attributes: {e}") from None
         if version is None:
             raise DataLossError(f"{self.path} is an HDF5 file but not a kestimator checkpoint "
@@ -229,6 +237,7 @@ class _Reader:
         h5py = _h5py()
         found = {}
         stack = [("", self.file)]
+        seen = {self.file.id}   # hard links can make a group its own descendant: walk each group once
         while stack:   # explicit stack: a deep group tree must not hit the recursion limit
             prefix, group = stack.pop()
             try:
@@ -252,6 +261,10 @@ class _Reader:
                 except (OSError, RuntimeError, KeyError) as e:
                     raise DataLossError(f"checkpoint {self.path}: cannot open '/{name}': {e}") from None
                 if isinstance(obj, h5py.Group):
+                    if obj.id in seen:
+                        raise DataLossError(f"checkpoint {self.path}: group '/{name}' is a second link to a group "
+                                            "already walked (a hard-link cycle or alias); checkpoints hold none")
+                    seen.add(obj.id)
                     stack.append((name + "/", obj))
                 elif isinstance(obj, h5py.Dataset):
                     if key == _VALUE_LEAF:   # the value of tensor "<group>" beside tensors "<group>/..."
@@ -272,6 +285,8 @@ class _Reader:
         if ds.external:
             raise UnsafeFileError(f"checkpoint {self.path}: tensor {name!r} keeps its data in external "
                                   f"file(s) {[e[0] for e in ds.external]}; refused")
+        if ds.shape is None:
+            raise DataLossError(f"checkpoint {self.path}: tensor {name!r} has no dataspace (HDF5 null)")
         self.dtype_of(name, ds)   # refuses compound, reference, opaque ... dtypes
 
     def dtype_of(self, name, ds):
@@ -299,6 +314,8 @@ class _Reader:
             raise DataLossError(f"checkpoint {self.path}: tensor {name!r} has no dataspace (HDF5 null)")
         if dt != object:
             self._check_stored_size(name, ds, shape, dt)
+        if dt == object:
+            self.guard_heaps()
         try:
             if dt == object:
                 raw = ds[()]
@@ -411,15 +428,16 @@ def read_metadata(path):
         NotFoundError / DataLossError / UnsafeFileError / InvalidArgumentError: as `load_tensors`.
     """
     with _Reader(path) as reader:
-        raw = reader.file.attrs.get(_METADATA_ATTR)
+        reader.guard_heaps()   # the metadata is a variable-length string
+        try:
+            raw = reader.file.attrs.get(_METADATA_ATTR)
+        except (OSError, RuntimeError, TypeError, ValueError) as e:
+            raise DataLossError(f"checkpoint {reader.path}: cannot read the metadata attribute: {e}") from None
         if raw is None:
             return {}
         if isinstance(raw, bytes):
             raw = raw.decode("utf-8", "replace")
-        try:
-            meta = json.loads(str(raw))
-        except ValueError as e:
-            raise DataLossError(f"checkpoint {reader.path}: metadata is not valid JSON: {e}") from None
+        meta = _formats.loads_json(str(raw), reader.path, "the checkpoint metadata")
         if not isinstance(meta, dict):
             raise DataLossError(f"checkpoint {reader.path}: metadata is a {type(meta).__name__}, not an object")
         return meta

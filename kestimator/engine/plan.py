@@ -4,6 +4,11 @@ Compilation prunes the graph to what the fetches need, folds constants, merges d
 devices, gives out= capable ops a buffer allocated once (updating in place where an elementwise op is
 the only reader of its input), and generates one straight-line Python function over local variables.
 Each `run` is then a single call of that function: no dict look-ups, allocation or checks per op.
+
+Ops placed on a GPU (gpu/placement.py) get kernels compiled against the GPU backend's array module and
+buffers allocated on their device; the generated function copies a feed to a device once, at its first
+GPU reader, moves values across a CPU/GPU or GPU/GPU edge with one explicit copy, and copies fetched
+device values back to NumPy. Without GPU ops the generated code is exactly the CPU code.
 """
 import itertools
 import sys
@@ -11,9 +16,11 @@ import traceback
 
 import numpy as np
 
-from ..errors import FailedPreconditionError, InvalidArgumentError, KestimatorError
+from ..errors import InvalidArgumentError, KestimatorError, ResourceExhaustedError
 from . import passes
-from .devices import CPU0, canonical_device, device_type_and_index
+from .gpu import placement as _placement
+from .gpu import support as _support
+from .gpu.transfers import Transfers
 
 _plan_ids = itertools.count()
 
@@ -49,6 +56,7 @@ class Plan:
         order = passes.topo_order(needed, fed)
         self.num_graph_ops = len(order)
         self._place(order)   # before folding: an op pinned to a missing GPU fails even when it would fold
+        self._oom = None
         kept, alias, constants = passes.fold_and_merge(order, fed, np, fold=not trace, cse=not trace)
         self._alias = alias
         self.ops = kept
@@ -61,24 +69,11 @@ class Plan:
 
     # -- compile stages ----------------------------------------------------------------------------------
     def _place(self, ops):
-        cfg = self.session.config
-        self.devices = {}
-        for op in ops:
-            dev = op.device or ""
-            if dev and "GPU" in dev:
-                from .devices import gpu_count
-                kind, idx = device_type_and_index(dev)
-                if idx >= gpu_count():
-                    if not cfg.allow_soft_placement:
-                        raise InvalidArgumentError(
-                            f"cannot assign a device for operation {op.name} ({op.type}): {dev} was requested "
-                            f"but this machine has {gpu_count()} GPUs; set allow_soft_placement=True to run "
-                            "it on the CPU")
-                    dev = CPU0
-            dev = dev or CPU0
-            self.devices[op] = dev
-            if cfg.log_device_placement and op.type not in ("Const", "NoOp"):
-                print(f"{op.name}: ({op.type}): {dev}", file=sys.stderr)
+        placed = _placement.place(ops, self.session)
+        self.devices = placed.names              # op -> canonical device string
+        self._gpu = placed.gpu                   # op -> logical GPU index (GPU ops only)
+        self._physical = placed.physical
+        self._backend = placed.backend
 
     def _check_feeds(self, ops, fed):
         for op in ops:
@@ -112,7 +107,7 @@ class Plan:
             meta[t] = _Meta(s, t.dtype)
         for t, v in constants.items():
             meta[t] = _Meta(np.shape(v), t.dtype, op=t.op)
-        out = {}
+        out = {t: (tuple(m.shape) if m.shape.is_fully_defined() else None) for t, m in meta.items()}
         for op in ops:
             ins = []
             for t in op.inputs:
@@ -132,6 +127,8 @@ class Plan:
 
     def _build(self, ops, alias, constants, shapes):
         sess = self.session
+        gpu = self._gpu
+        self._shapes = shapes
 
         def resolve(t):
             while t in alias:
@@ -140,6 +137,7 @@ class Plan:
 
         ns = {}
         names = {}
+        where = {}            # tensor -> logical GPU index of its value (absent: on the host)
         fetched = {resolve(t) for t in self.fetch_tensors}
         for i, t in enumerate(self.feed_tensors):
             names[t] = f"f{i}"
@@ -153,40 +151,61 @@ class Plan:
         for t, v in constants.items():
             if t not in names:
                 names[t] = bind(v, "c")
+        contiguous = self._contiguous_requests(ops, resolve, shapes)
+        if gpu and not self.trace:
+            from .gpu import fusion
+            ops = fusion.fuse(ops, gpu, shapes, constants, fetched, set(contiguous), resolve, self._backend)
+            for op in ops:
+                if isinstance(op, fusion.FusedOp):
+                    gpu[op] = gpu[op.members[-1]]
         readers = {}
         for op in ops:
             for t in op.inputs:
                 r = resolve(t)
                 readers[r] = readers.get(r, 0) + 1
         buffers = {}          # tensor -> buffer name
-        buffer_owner = {}     # buffer name -> tensor that allocated it
         inplace_ok = not self.trace
-        contiguous = self._contiguous_requests(ops, resolve, shapes)
         lines = []
+        moves = Transfers(self, names, where, constants, bind, lines)
         self._line_ops = {}
         self.kernel_types = []
+        self.ops = ops
         for op in ops:
-            xp = np
+            dev = gpu.get(op)
             if op.type == "VariableV2":
                 names[op.outputs[0]] = bind(sess._variable_array(op), "v")
+                if dev is not None:
+                    where[op.outputs[0]] = dev
                 continue
             if op.type == "NoOp":
                 continue
             attrs = op.attrs
             if "seeds" in attrs:
                 attrs = dict(attrs, _rng=sess._rng_for(op))
-            fn = op.opdef.kernel(xp, attrs)
+            if dev is None:
+                fn = op.opdef.kernel(np, attrs)
+            else:
+                moves.activate(op, dev)
+                fn = self._gpu_kernel(op, attrs, dev)
             k = bind(fn, "k")
             args = []
-            for t in op.inputs:
+            shape_only, host_only = _support.shape_only_inputs(op.type), _support.host_inputs(op.type)
+            for i, t in enumerate(op.inputs):
                 r = resolve(t)
                 if r not in names:
                     raise InvalidArgumentError(f"op {op.name} needs {r.name}, which this plan does not compute")
-                args.append(names[r])
+                if i in shape_only:
+                    args.append(names[r])
+                elif op.opdef.stateful and r.op.type == "VariableV2":
+                    args.append(names[r])   # written in place: the placement put the op where it lives
+                else:
+                    args.append(moves.get(op, r, None if i in host_only else dev))
             outs = []
             for t in op.outputs:
                 names[t] = f"t{next(counter)}"
                 outs.append(names[t])
+                if dev is not None:
+                    where[t] = dev
             call = f"{k}({', '.join(args)})"
             self.kernel_types.append(op.type)
             out_t = op.outputs[0] if len(op.outputs) == 1 else None
@@ -200,11 +219,11 @@ class Plan:
                         r = resolve(t)
                         if (r in buffers and readers.get(r) == 1 and r not in fetched
                                 and shapes.get(r) == shapes[out_t] and r.dtype == out_t.dtype
-                                and r not in contiguous.values()):
+                                and r not in contiguous.values() and where.get(r) == dev):
                             buf = buffers.pop(r)
                             break
                 if buf is None:
-                    buf = bind(np.empty(shapes[out_t], dtype=out_t.dtype.np), "b")
+                    buf = bind(self._allocate(op, shapes[out_t], out_t.dtype.np, dev), "b")
                 buffers[out_t] = buf
                 call = f"{k}({', '.join(args + ['out=' + buf])})"
             lines.append((op, f"{', '.join(outs)}{',' if len(outs) == 1 and len(op.outputs) > 1 else ''} = {call}"
@@ -213,17 +232,20 @@ class Plan:
                 for t in op.outputs:
                     lines.append((op, f"_trace({op._id}, {names[t]})"))
         ret = []
-        self._copy_fetch = []
         for t in self.fetch_tensors:
             r = resolve(t)
             if r not in names:
                 raise InvalidArgumentError(f"fetch {t.name} cannot be computed by this plan")
             nm = names[r]
+            if r in where:   # a device value: copied back to NumPy (always a fresh array)
+                ret.append(f"_fetch({nm})")
+                continue
             needs_copy = (nm.startswith(("c", "v", "f")) or r in buffers or r.op.opdef.views_input
                           or r.op.opdef.writes_input is not None)
             ret.append(f"_copy({nm})" if needs_copy else nm)
         self.buffer_names = set(buffers.values())
         self.num_kernels = len(self.kernel_types)
+        self.transfers = moves.count
         src = ["def _plan(" + ", ".join(f"f{i}" for i in range(len(self.feed_tensors))) + "):"]
         for i, (op, line) in enumerate(lines):
             self._line_ops[len(src) + 1] = op
@@ -233,10 +255,34 @@ class Plan:
         self._filename = f"<kestimator-plan-{next(_plan_ids)}>"
         ns["_copy"] = _copy
         ns["_trace"] = self._trace_hook
+        if self._backend is not None:
+            ns["_fetch"] = self._backend.to_host
+            self._oom = self._backend.OutOfMemoryError
         code = compile(self.source, self._filename, "exec")
         exec(code, ns)   # our own generated source: identifiers only, no user strings
         self._fn = ns["_plan"]
         self.traced = {}
+
+    def _gpu_kernel(self, op, attrs, dev):
+        """The kernel of `op` on GPU `dev`: a hand-written override where one exists, else the xp-generic one
+        compiled against the backend's namespace (inside the device, for kernels that allocate up front)."""
+        from .gpu import kernels
+        backend = self._backend
+        with backend.device(self._physical[dev]):
+            factory = kernels.OVERRIDES.get(op.type)
+            fn = factory(backend, op, attrs) if factory is not None else None
+            return fn if fn is not None else op.opdef.kernel(backend.xp, attrs)
+
+    def _allocate(self, op, shape, dtype, dev):
+        if dev is None:
+            return np.empty(shape, dtype=dtype)
+        try:
+            return self._backend.empty(shape, dtype, self._physical[dev])
+        except self._backend.OutOfMemoryError as e:
+            nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+            raise ResourceExhaustedError(
+                f"out of memory on {_placement.gpu_name(dev)} allocating the output buffer of op {op.name} "
+                f"({op.type}): shape {tuple(shape)} {np.dtype(dtype).name} = {nbytes} bytes ({e})") from None
 
     def _contiguous_requests(self, ops, resolve, shapes):
         """Place gradients that an optimizer update reads as one slab in one contiguous buffer."""
@@ -253,10 +299,11 @@ class Plan:
                    t.op.type in ("VariableV2",) for t in tensors):
                 continue
             dts = {t.dtype for t in tensors}
-            if len(dts) != 1:
-                continue
+            devs = {self._gpu.get(t.op) for t in tensors}
+            if len(dts) != 1 or len(devs) != 1 or devs != {self._gpu.get(op)}:
+                continue   # one dtype, made and consumed on one device
             sizes = [int(np.prod(shapes[t])) for t in tensors]
-            slab = np.empty(sum(sizes), dtype=tensors[0].dtype.np)
+            slab = self._allocate(op, (sum(sizes),), tensors[0].dtype.np, devs.pop())
             off = 0
             for t, n in zip(tensors, sizes):
                 placed[t] = slab[off:off + n].reshape(shapes[t])
@@ -264,6 +311,8 @@ class Plan:
         return placed
 
     def _trace_hook(self, op_id, value):
+        if type(value) is not np.ndarray and self._backend is not None and self._backend.is_device_array(value):
+            value = self._backend.to_host(value)
         self.traced[op_id] = value if not isinstance(value, np.ndarray) else value.copy()
         hook = getattr(self, "on_value", None)
         if hook is not None:
@@ -285,10 +334,25 @@ class Plan:
             op = self._failing_op(sys.exc_info()[2])
             if op is None:
                 raise
+            if self._oom is not None and isinstance(e, self._oom):
+                raise ResourceExhaustedError(self._oom_message(op, e)) from e
             raise InvalidArgumentError(f"op {op.name} ({op.type}) failed: {type(e).__name__}: {e}") from e
         if self.variables_written:
             self.session._mark_initialized(self.variables_written)
         return out
+
+    def _oom_message(self, op, error):
+        def describe(t):
+            while t in self._alias:
+                t = self._alias[t]
+            shape = self._shapes.get(t)
+            if shape is None:
+                shape = tuple(t.shape) if t.shape.ndims is not None else "?"
+            return f"{tuple(shape) if shape != '?' else shape} {t.dtype.name}"
+        ins = ", ".join(f"{t.name} {describe(t)}" for t in op.inputs)
+        outs = ", ".join(describe(t) for t in op.outputs)
+        return (f"out of memory on {self.devices.get(op, getattr(op, 'device', ''))} running op {op.name} "
+                f"({op.type}) with inputs [{ins}] and outputs [{outs}]: {error}")
 
     def _failing_op(self, tb):
         for frame, lineno in traceback.walk_tb(tb):

@@ -28,10 +28,13 @@ class OpDef:
         views_input: the output may share memory with an input (reshape, transpose, slicing).
         differentiable: False declares that no gradient exists on purpose (checked by the test that walks
             the registry).
+        gpu: the kernel is xp-generic and runs on CuPy arrays (the default). False keeps the op on the CPU:
+            placement falls back to the CPU (with soft placement) or refuses a GPU pin, and the Plan moves
+            its inputs and outputs across. See kestimator/engine/gpu/support.py.
     """
 
     def __init__(self, name, infer, kernel, grad=None, stateful=False, out_arg=False, elementwise=False,
-                 views_input=False, differentiable=None, num_outputs=1, writes_input=None):
+                 views_input=False, differentiable=None, num_outputs=1, writes_input=None, gpu=True):
         self.name = name
         self.infer = infer
         self.kernel = kernel
@@ -43,6 +46,7 @@ class OpDef:
         self.differentiable = (grad is not None) if differentiable is None else differentiable
         self.num_outputs = num_outputs
         self.writes_input = writes_input   # index of an input this op writes in place (Assign)
+        self.gpu = bool(gpu)
 
     def __repr__(self):
         return f"<OpDef {self.name}>"

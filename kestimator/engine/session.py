@@ -1,21 +1,34 @@
 """Session: owns variable values and compiled Plans, and runs fetches.
 
 Variable values live here, not in the graph: trainable variables of one dtype are views into one slab
-(see `_allocate`), so an optimizer can update them all with a few vectorized calls.
+(see `_allocate_new_variables`), so an optimizer can update them all with a few vectorized calls. A
+variable placed on a GPU lives in a slab on that device (one slab per group, dtype and device); reading
+it through the Session (`_read_variable`, Saver) gives a NumPy copy, loading it copies to the device.
 """
 import threading
 import warnings
 
 import numpy as np
 
-from ..errors import FailedPreconditionError, InvalidArgumentError
+from ..errors import FailedPreconditionError, InvalidArgumentError, ResourceExhaustedError
 from . import dtypes as _dt
+from . import devices as _devices
 from .graph import Operation, Tensor, get_default_graph
 from .ops.random_ops import make_rng
 from .plan import Plan
 
 
 class GPUOptions:
+    """GPU memory options, with TensorFlow's names.
+
+    Args:
+        allow_growth: accepted for compatibility; CuPy's memory pool always grows on demand (TensorFlow's
+            allow_growth=True behaviour) and nothing is reserved up front.
+        per_process_gpu_memory_fraction: in (0, 1]: cap each GPU's memory pool at this fraction of its
+            memory; an allocation beyond it raises ResourceExhaustedError naming the op. 0: no cap.
+        visible_device_list: accepted for compatibility; use ks.config.set_visible_devices.
+    """
+
     def __init__(self, allow_growth=False, per_process_gpu_memory_fraction=0.0, visible_device_list=""):
         self.allow_growth = allow_growth
         self.per_process_gpu_memory_fraction = per_process_gpu_memory_fraction
@@ -96,6 +109,8 @@ class Session:
         self.graph = graph or get_default_graph()
         self.config = config or ConfigProto()
         self._values = {}          # VariableV2 op -> array (a view into a slab for slab variables)
+        self._var_devices = {}     # VariableV2 op -> logical GPU index, for variables that live on a GPU
+        self._device_constants = {}   # (id(host constant), physical GPU) -> (constant, its device copy)
         self._initialized = set()
         self._plans = {}
         self._rngs = {}
@@ -238,6 +253,8 @@ class Session:
         if isinstance(v, np.ndarray) and v.dtype == dt.np:
             arr = v
         else:
+            if type(v) is not np.ndarray and _devices.is_device_array(v):
+                v = _devices.to_numpy(v)   # feeds enter on the host; the plan copies them where they are read
             if hasattr(v, "numpy") and not isinstance(v, np.ndarray):
                 v = v.numpy()
             arr = np.asarray(v)
@@ -272,20 +289,49 @@ class Session:
     # -- variable storage ----------------------------------------------------------------------------------
     def _allocate_new_variables(self):
         fresh = [v for v in getattr(self.graph, "_all_variables", ()) if v.op not in self._values]
+        if not fresh:
+            return
+        from .gpu.placement import variable_devices
+        placed = variable_devices(self, fresh)
         groups = {}
         for v in fresh:
-            key = (v.slab_group, v.dtype.name) if v.slab_group is not None else None
+            dev = placed[v.op]
+            key = (v.slab_group, v.dtype.name, dev) if v.slab_group is not None else None
             if key is None or v.dtype.is_string:
-                self._values[v.op] = np.zeros(tuple(v.shape), dtype=v.dtype.np)
+                self._values[v.op] = self._zeros(tuple(v.shape), v.dtype.np, dev)
+                self._note_device(v.op, dev)
             else:
                 groups.setdefault(key, []).append(v)
-        for (group, dtname), vs in groups.items():
+        for (group, dtname, dev), vs in groups.items():
             sizes = [int(np.prod(tuple(v.shape), dtype=np.int64)) for v in vs]
-            slab = np.zeros(sum(sizes), dtype=vs[0].dtype.np)
+            slab = self._zeros((sum(sizes),), vs[0].dtype.np, dev)
             off = 0
             for v, n in zip(vs, sizes):
                 self._values[v.op] = slab[off:off + n].reshape(tuple(v.shape))
+                self._note_device(v.op, dev)
                 off += n
+
+    def _zeros(self, shape, dtype, dev):
+        if dev is None:
+            return np.zeros(shape, dtype=dtype)
+        backend = _devices.gpu_backend()
+        try:
+            return backend.zeros(shape, dtype, _devices.physical_gpu(dev))
+        except backend.OutOfMemoryError as e:
+            nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+            raise ResourceExhaustedError(f"out of memory on GPU:{dev} allocating variable storage of shape "
+                                         f"{shape} {np.dtype(dtype).name} ({nbytes} bytes): {e}") from None
+
+    def _note_device(self, op, dev):
+        if dev is not None:
+            self._var_devices[op] = dev
+
+    def _variable_device(self, op):
+        """Logical GPU index where variable op `op` lives, or None (the host)."""
+        return self._var_devices.get(op)
+
+    def _has_gpu_variables(self):
+        return bool(self._var_devices)
 
     def _variable_array(self, op):
         arr = self._values.get(op)
@@ -309,16 +355,24 @@ class Session:
 
     def _load_variable(self, var, value):
         arr = self._variable_array(var.op)
-        value = np.asarray(value, dtype=arr.dtype)
+        value = np.asarray(_devices.to_numpy(value), dtype=arr.dtype)
         if value.shape != arr.shape:
-            raise InvalidArgumentError(f"cannot load a value of shape {value.shape} into {var.name} of shape {arr.shape}")
-        arr[...] = value
+            raise InvalidArgumentError(f"cannot load a value of shape {value.shape} into {var.name} of shape "
+                                       f"{arr.shape}")
+        if var.op in self._var_devices:
+            _devices.gpu_backend().copy_from_host(arr, value)
+        else:
+            arr[...] = value
         self._initialized.add(var.op)
 
     def _read_variable(self, var):
+        """The variable's value: the live NumPy array for a host variable, a NumPy copy for a GPU one."""
         if var.op not in self._initialized:
             raise FailedPreconditionError(f"attempting to use uninitialized value {var.op.name}")
-        return self._values[var.op]
+        value = self._values[var.op]
+        if var.op in self._var_devices:
+            return _devices.to_numpy(value)
+        return value
 
     def _rng_for(self, op):
         rng = self._rngs.get(op)

@@ -115,7 +115,7 @@ class CheckpointManager:
             ref = data.get("reference_time")
             self._reference_time = float(ref) if isinstance(ref, (int, float)) else None
             return out
-        except (OSError, ValueError, KeyError, TypeError) as err:
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as err:
             warnings.warn(f"checkpoint index {self.index_path} is unreadable ({err}); rebuilding it from the "
                           "checkpoint files in the folder", stacklevel=3)
             return []

@@ -41,6 +41,7 @@ import inspect
 
 import numpy as np
 
+from .. import _formats
 from ..engine import dtypes as _dt
 from ..engine import eager as _eager
 from ..engine.eager import EagerTensor
@@ -272,6 +273,8 @@ class Layer:
         if initializer is None:
             initializer = "glorot_uniform" if dt.is_floating else "zeros"
         init = _serialize.get_initializer(initializer)
+        if _formats._budget:   # loading a file: its config may not declare weights the file cannot back
+            _formats.charge(_formats.declared_nbytes(shape, dt.np), f"weight {name!r} of layer {self.name!r}")
         value = _sample(init, shape, dt)
         name = name or f"weight_{len(self._own_weights)}"
         scopes = _scope_stack()

@@ -19,24 +19,33 @@ from ..errors import InvalidArgumentError
 from . import schedules
 
 
+def _address(a):
+    """Address of `a`'s first element (NumPy's array interface, or CuPy's device pointer)."""
+    iface = getattr(a, "__array_interface__", None)
+    return iface["data"][0] if iface is not None else a.data.ptr
+
+
 def _flat_view(arrays):
-    """One 1-D view covering `arrays` when they lie back to back in one buffer, else None."""
+    """One 1-D view covering `arrays` when they lie back to back in one buffer, else None.
+
+    Works for host (NumPy) and device (CuPy) slabs alike: only `.base`, addresses and slicing are used.
+    """
     if not arrays:
         return None
     first = arrays[0]
     base = first
-    while base.base is not None and isinstance(base.base, np.ndarray):
+    while base.base is not None and type(base.base) is type(first):
         base = base.base
     if base.ndim != 1 or not base.flags.c_contiguous:
         return None
     item = first.itemsize
-    start = first.__array_interface__["data"][0]
+    start = _address(first)
     ptr = start
     for a in arrays:
-        if a.dtype != first.dtype or not a.flags.c_contiguous or a.__array_interface__["data"][0] != ptr:
+        if a.dtype != first.dtype or not a.flags.c_contiguous or _address(a) != ptr:
             return None
         ptr += a.nbytes
-    b0 = base.__array_interface__["data"][0]
+    b0 = _address(base)
     off = (start - b0) // item
     n = (ptr - start) // item
     if off < 0 or off + n > base.size:
@@ -78,7 +87,8 @@ class _UpdateKernel:
                     norm = float(np.sqrt(np.sum(np.square(g, dtype=np.float64))))
                     if norm > opt.clipnorm:
                         g = g * (opt.clipnorm / norm)
-                opt._update(vars_[i].reshape(-1), np.ascontiguousarray(g).reshape(-1),
+                g = g if g.flags.c_contiguous else g.copy()   # .copy() is C-ordered for NumPy and CuPy
+                opt._update(vars_[i].reshape(-1), g.reshape(-1),
                             {s: slots[j][i].reshape(-1) for j, s in enumerate(self.slot_names)}, lr_value, t)
         for v, c in zip(vars_, opt._constraints):
             if c is not None:

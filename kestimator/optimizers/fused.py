@@ -79,6 +79,18 @@ def get(name):
     return _kernels.get(name)
 
 
+def get_for(name, var):
+    """The fused kernel `name` for where `var` lives: numba for host arrays, the CUDA ElementwiseKernel of
+    kestimator/engine/gpu/kernels.py (same arguments) for GPU arrays. None when neither is available."""
+    if type(var) is np.ndarray:
+        return get(name)
+    from ..engine import devices
+    if devices.is_device_array(var):
+        from ..engine.gpu import kernels
+        return kernels.optimizer_kernel(devices.gpu_backend(), name)
+    return get(name)
+
+
 def tiny(like):
     """The smallest normal number of `like`'s dtype: moments below it are flushed to zero."""
     return np.finfo(like.dtype).tiny

@@ -5,6 +5,14 @@ from . import fused
 from .base import Optimizer
 
 
+def _array_module(like):
+    """NumPy for host arrays (and None), the GPU kernel namespace for device arrays."""
+    if like is None or type(like) is np.ndarray:
+        return np
+    from ..engine.devices import get_array_module
+    return get_array_module(like)
+
+
 class SGD(Optimizer):
     """Gradient descent with optional (Nesterov) momentum: v = m*v - lr*g; w += v (Keras's form)."""
 
@@ -19,7 +27,7 @@ class SGD(Optimizer):
             var -= lr * grad
             return
         v = slots["momentum"]
-        kernel = fused.get("sgd_momentum") if var.flags.c_contiguous and grad.flags.c_contiguous else None
+        kernel = fused.get_for("sgd_momentum", var) if var.flags.c_contiguous and grad.flags.c_contiguous else None
         if kernel is not None:
             kernel(var, grad, v, fused.scalar(lr, var), fused.scalar(self.momentum, var), self.nesterov,
                    fused.tiny(var))
@@ -47,10 +55,12 @@ class Adam(Optimizer):
         self.slot_names = ("m", "v", "vhat") if amsgrad else ("m", "v")
         self._scratch = {}
 
-    def _tmp(self, n, dtype):
-        buf = self._scratch.get((n, dtype))
+    def _tmp(self, n, dtype, like=None):
+        xp = _array_module(like)
+        key = (n, dtype, id(xp))
+        buf = self._scratch.get(key)
         if buf is None:
-            buf = self._scratch[(n, dtype)] = np.empty(n, dtype)
+            buf = self._scratch[key] = xp.empty(n, dtype)
         return buf
 
     def _update(self, var, grad, slots, lr, t):
@@ -58,14 +68,14 @@ class Adam(Optimizer):
         b1, b2 = self.beta_1, self.beta_2
         m, v = slots["m"], slots["v"]
         lr_t = lr * np.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t)
-        kernel = fused.get("adam") if not self.amsgrad and var.flags.c_contiguous and grad.flags.c_contiguous \
-            else None
+        kernel = fused.get_for("adam", var) if not self.amsgrad and var.flags.c_contiguous \
+            and grad.flags.c_contiguous else None
         if kernel is not None:
             f = fused.scalar
             kernel(var, grad, m, v, f(lr_t, var), f(b1, var), f(b2, var), f(self.epsilon, var),
                    f(self._decay_factor(lr), var), fused.tiny(var))
             return
-        tmp = self._tmp(var.size, var.dtype)
+        tmp = self._tmp(var.size, var.dtype, var)
         m *= b1
         np.multiply(grad, 1.0 - b1, out=tmp)
         m += tmp
@@ -125,7 +135,7 @@ class Adagrad(Optimizer):
     def _update(self, var, grad, slots, lr, t):
         grad = self._clip(grad)
         acc = slots["accumulator"]
-        kernel = fused.get("adagrad") if var.flags.c_contiguous and grad.flags.c_contiguous else None
+        kernel = fused.get_for("adagrad", var) if var.flags.c_contiguous and grad.flags.c_contiguous else None
         if kernel is not None:
             kernel(var, grad, acc, fused.scalar(lr, var), fused.scalar(self.epsilon, var))
             return
@@ -155,7 +165,7 @@ class RMSprop(Optimizer):
     def _update(self, var, grad, slots, lr, t):
         grad = self._clip(grad)
         ms = slots["rms"]
-        kernel = fused.get("rmsprop") if not self.centered and not self.momentum and var.flags.c_contiguous \
+        kernel = fused.get_for("rmsprop", var) if not self.centered and not self.momentum and var.flags.c_contiguous \
             and grad.flags.c_contiguous else None
         if kernel is not None:
             kernel(var, grad, ms, fused.scalar(lr, var), fused.scalar(self.rho, var), fused.scalar(self.epsilon, var),

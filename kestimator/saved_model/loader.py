@@ -7,11 +7,11 @@ links, external storage and sizes the file does not back. Every op is re-created
 its shape rule checks the inputs as when the graph was first built.
 """
 import importlib
-import json
 import os
 
 import numpy as np
 
+from .. import _formats
 from ..engine.graph import Graph
 from ..engine.registry import apply_op, registered_ops
 from ..engine.session import Session
@@ -131,11 +131,8 @@ def load(export_dir, tags=None):
     graph_path = os.path.join(export_dir, GRAPH_FILE)
     if not os.path.isfile(graph_path):
         raise NotFoundError(f"no SavedModel in {export_dir} ({GRAPH_FILE} not found)")
-    try:
-        with open(graph_path, "r", encoding="utf-8") as f:
-            doc = json.load(f)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise DataLossError(f"{graph_path} is not valid JSON: {e}") from None
+    with open(graph_path, "rb") as f:
+        doc = _formats.loads_json(f.read(), graph_path, "the SavedModel graph")
     _check_doc(doc, graph_path)
     arrays = _ckpt.load_tensors(os.path.join(export_dir, VARIABLES_FILE))
     var_tensor = {}

@@ -1,0 +1,140 @@
+"""Small CNN training throughput: kestimator's fit() against PyTorch and Keras-on-TensorFlow.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/fit_cnn.py [--rounds 3] [--epochs 3]
+
+Model: Conv 3x3x32 relu -> MaxPool 2 -> Conv 3x3x64 relu -> MaxPool 2 -> Flatten -> Dense 10 (softmax /
+logits + crossentropy), Adam 1e-3, batch 64, 12,800 synthetic 28x28x1 samples (200 steps per epoch).
+The first epoch is dropped (compilation / tracing); steps/s is the median of the others. Peers run in
+subprocesses of /root/peers/bin/python, one at a time; ratios are computed round by round.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+PEERS = "/root/peers/bin/python"
+N, BATCH = 12800, 64
+
+TORCH = textwrap.dedent("""
+    import json, sys, time, numpy as np, torch
+    X = torch.from_numpy(np.load(sys.argv[1])).permute(0, 3, 1, 2).contiguous(); Y = torch.from_numpy(np.load(sys.argv[2]))
+    bs, epochs = int(sys.argv[3]), int(sys.argv[4])
+    torch.manual_seed(0)
+    nn = torch.nn
+    model = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(),
+                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 5 * 5, 10))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+    lossf = nn.CrossEntropyLoss()
+    steps = -(-X.shape[0] // bs); rates = []
+    for epoch in range(epochs):
+        perm = torch.randperm(X.shape[0]); t = time.perf_counter()
+        for i in range(steps):
+            idx = perm[i * bs:(i + 1) * bs]
+            opt.zero_grad(set_to_none=True)
+            loss = lossf(model(X[idx]), Y[idx]); loss.backward(); opt.step()
+        rates.append(steps / (time.perf_counter() - t))
+    print(json.dumps({"rates": rates, "threads": torch.get_num_threads()}))
+""")
+
+KERAS = textwrap.dedent("""
+    import os, json, sys, time
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    import numpy as np, keras
+    X = np.load(sys.argv[1]); Y = np.load(sys.argv[2]); bs, epochs = int(sys.argv[3]), int(sys.argv[4])
+    keras.utils.set_random_seed(0)
+    L = keras.layers
+    model = keras.Sequential([keras.Input((28, 28, 1)), L.Conv2D(32, 3, activation="relu"), L.MaxPooling2D(2),
+                              L.Conv2D(64, 3, activation="relu"), L.MaxPooling2D(2), L.Flatten(),
+                              L.Dense(10, activation="softmax")])
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    times = []
+    class T(keras.callbacks.Callback):
+        def on_epoch_begin(self, e, logs=None): self.t = time.perf_counter()
+        def on_epoch_end(self, e, logs=None): times.append(time.perf_counter() - self.t)
+    model.fit(X, Y, batch_size=bs, epochs=epochs, verbose=0, callbacks=[T()])
+    steps = -(-X.shape[0] // bs)
+    print(json.dumps({"rates": [steps / t for t in times]}))
+""")
+
+
+def blas_info():
+    try:
+        from threadpoolctl import threadpool_info
+        return "; ".join(f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} threads="
+                         f"{i.get('num_threads')}" for i in threadpool_info())
+    except ImportError:
+        return "threadpoolctl not installed"
+
+
+def ours(x, y, epochs):
+    from kestimator import keras
+    from kestimator.layers.base import set_random_seed
+    set_random_seed(0)
+    L = keras.layers
+    model = keras.Sequential([keras.Input((28, 28, 1)), L.Conv2D(32, 3, activation="relu"), L.MaxPooling2D(2),
+                              L.Conv2D(64, 3, activation="relu"), L.MaxPooling2D(2), L.Flatten(),
+                              L.Dense(10, activation="softmax")])
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    times = []
+
+    class Timer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            times.append(time.perf_counter() - self.t)
+    model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0, callbacks=[Timer()])
+    return [-(-len(x) // BATCH) / t for t in times]
+
+
+def peer(code, args, timeout=1200):
+    out = subprocess.run([PEERS, "-c", code] + [str(a) for a in args], capture_output=True, text=True,
+                         timeout=timeout)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-2000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=3)
+    args = ap.parse_args()
+    print(f"blas: {blas_info()}")
+    rng = np.random.default_rng(0)
+    x = rng.random((N, 28, 28, 1), dtype=np.float32)
+    y = rng.integers(0, 10, N).astype(np.int64)
+    tmp = tempfile.mkdtemp()
+    xp, yp = os.path.join(tmp, "x.npy"), os.path.join(tmp, "y.npy")
+    np.save(xp, x)
+    np.save(yp, y)
+    rows = []
+    for r in range(args.rounds):
+        mine = ours(x, y, args.epochs)
+        t = peer(TORCH, [xp, yp, BATCH, args.epochs])
+        k = peer(KERAS, [xp, yp, BATCH, args.epochs])
+        row = {"ours": float(np.median(mine[1:] or mine)), "torch": float(np.median(t["rates"][1:] or t["rates"])),
+               "keras": float(np.median(k["rates"][1:] or k["rates"]))}
+        rows.append(row)
+        print(f"  round {r + 1}: " + ", ".join(f"{k}={v:.4g}" for k, v in row.items()), flush=True)
+
+    def med(values):
+        return float(np.median(values))
+    print(f"cnn_b{BATCH} kestimator_steps_per_s={med([r['ours'] for r in rows]):.1f} "
+          f"torch_steps_per_s={med([r['torch'] for r in rows]):.1f} "
+          f"keras_steps_per_s={med([r['keras'] for r in rows]):.1f} "
+          f"ratio_vs_torch={med([r['ours'] / r['torch'] for r in rows]):.2f} "
+          f"ratio_vs_keras={med([r['ours'] / r['keras'] for r in rows]):.2f} "
+          f"ratio_vs_faster={med([r['ours'] / max(r['torch'], r['keras']) for r in rows]):.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Tests of kestimator.estimators.boosted_trees (a package so its test module names stay unique)."""
