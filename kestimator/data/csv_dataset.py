@@ -7,11 +7,12 @@ the column.
 """
 import csv
 import io
+import zlib
 
 import numpy as np
 
 from ..engine import dtypes
-from ..errors import InvalidArgumentError
+from ..errors import DataLossError, InvalidArgumentError, KestimatorError
 from .iterator import NodeIterator
 from .readers import FileReaderDataset, _check_compression, open_binary
 from .structure import TensorSpec
@@ -106,6 +107,12 @@ class _CsvIterator(NodeIterator):
                 line = self._reader.line_num
                 self.close()
                 raise InvalidArgumentError(f"{self._name}:{line}: malformed CSV ({exc})") from None
+            except (OSError, EOFError, zlib.error) as exc:   # a corrupt or truncated GZIP / ZLIB stream
+                line = self._reader.line_num
+                self.close()
+                if isinstance(exc, KestimatorError):
+                    raise
+                raise DataLossError(f"{self._name}:{line}: cannot read the file ({exc})") from None
             if self._header_pending:
                 self._header_pending = False
                 continue

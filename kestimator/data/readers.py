@@ -255,9 +255,15 @@ class _LineIterator(NodeIterator):
     def __init__(self, name, compression_type, skip_lines):
         self._f = open_binary(name, compression_type)
         self._name = name
-        for _ in range(skip_lines):
-            if not self._f.readline():
-                break
+        try:
+            for _ in range(skip_lines):
+                if not self._f.readline():
+                    break
+        except (OSError, EOFError, zlib.error) as exc:   # a corrupt GZIP / ZLIB stream in the header lines
+            self.close()
+            if isinstance(exc, DataLossError):
+                raise
+            raise DataLossError(f"cannot read {name}: {exc}") from None
 
     def __next__(self):
         if self._f is None:
@@ -266,6 +272,8 @@ class _LineIterator(NodeIterator):
             line = self._f.readline()
         except (OSError, EOFError, zlib.error) as exc:
             self.close()
+            if isinstance(exc, DataLossError):
+                raise
             raise DataLossError(f"cannot read {self._name}: {exc}") from None
         if not line:
             self.close()

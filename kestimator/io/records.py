@@ -185,6 +185,7 @@ class _InflateSource:
         self._started = False
         self.stream_complete = True  # False when the file ended inside the compressed stream
         self.position = 0            # uncompressed bytes delivered so far
+        self._bound = None           # most uncompressed bytes the file can hold (see remaining)
 
     def _inflate(self, want):
         """Up to `want` decompressed bytes; b"" at the end of the data."""
@@ -231,7 +232,11 @@ class _InflateSource:
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def remaining(self, offset, needed=0):
-        return None    # unknown without inflating
+        """An upper bound on the uncompressed bytes left: deflate expands at most MAX_INFLATE_RATIO-fold."""
+        from .._formats import MAX_INFLATE_RATIO
+        if self._bound is None or offset + needed > self._bound:   # ask the OS again: the file may grow
+            self._bound = os.fstat(self._f.fileno()).st_size * MAX_INFLATE_RATIO + (1 << 16)
+        return self._bound - offset
 
     def skip(self, offset):
         while offset > 0:
@@ -290,9 +295,10 @@ def iter_records(path, compression_type=None, start_offset=0):
                 raise DataLossError(f"corrupted record at byte offset {offset}{where} of {path}: "
                                     f"length checksum mismatch")
             remaining = source.remaining(offset + _HEADER_BYTES, length + _FOOTER_BYTES)
-            if remaining is not None and length + _FOOTER_BYTES > remaining:
-                raise DataLossError(f"truncated record at byte offset {offset} of {path}: it declares "
-                                    f"{length} bytes of data but the file has {max(remaining - 4, 0)} more")
+            if length + _FOOTER_BYTES > remaining:   # refused before anything is read or allocated
+                more = "more" if ctype is None else "more uncompressed bytes at most"
+                raise DataLossError(f"truncated record at byte offset {offset}{where} of {path}: it declares "
+                                    f"{length} bytes of data but the file has {max(remaining - 4, 0)} {more}")
             data = read(length)
             footer = read(_FOOTER_BYTES)
             if len(data) < length or len(footer) < _FOOTER_BYTES:

@@ -27,18 +27,21 @@ _NOT_LOADABLE = {"Initializer", "ApplyOptimizer", "Assign", "AssignAdd", "Assign
 _MAX_OPS = 1_000_000
 
 
-def _known_op(op_type, where):
-    if op_type in _NOT_LOADABLE:
-        raise UnsafeFileError(f"{where}: op type {op_type!r} is not allowed in a SavedModel")
-    if op_type in registered_ops():
-        return
+def _import_op_modules():
+    """Register every op type a SavedModel may hold: the same fixed modules on every load, imported before
+    the file is read, so that nothing a file says decides what is imported."""
     for mod in _OP_MODULES:
         try:
             importlib.import_module(mod)
         except ImportError:
             continue
-        if op_type in registered_ops():
-            return
+
+
+def _known_op(op_type, where):
+    if op_type in _NOT_LOADABLE:
+        raise UnsafeFileError(f"{where}: op type {op_type!r} is not allowed in a SavedModel")
+    if op_type in registered_ops():
+        return
     raise UnsafeFileError(f"{where}: op type {op_type!r} is not registered in this kestimator; refusing to load it")
 
 
@@ -127,6 +130,7 @@ def load(export_dir, tags=None):
         UnsafeFileError: an op type that is not registered (or not allowed), or a malformed attribute.
     """
     from ..engine import checkpoint as _ckpt
+    _import_op_modules()
     export_dir = os.fspath(export_dir)
     graph_path = os.path.join(export_dir, GRAPH_FILE)
     if not os.path.isfile(graph_path):

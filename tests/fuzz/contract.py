@@ -181,7 +181,11 @@ class Contract:
             failure = f"{self.name}: no result after {self.deadline_s} s (a hang):\n{traceback.format_exc(limit=-12)}"
         except KestimatorError as exc:
             text = str(exc)
-            report = {"outcome": "error", "type": type(exc).__name__, "message": text[:2000]}
+            kind = type(exc).__name__
+            cause = exc.__cause__
+            if cause is not None and not isinstance(cause, KestimatorError):   # caught by a reader's boundary
+                kind += f"<-{type(cause).__name__}"
+            report = {"outcome": "error", "type": kind, "message": text[:2000]}
             if self.names_file and wanted and not any(w in text for w in wanted):
                 failure = f"{self.name}: {type(exc).__name__} does not name the file ({wanted[0]}): {text[:300]}"
         except BaseException as exc:   # noqa: B902 - the contract is about exactly this
@@ -192,7 +196,8 @@ class Contract:
         if failure is None and peak > cap:
             failure = f"{self.name}: allocated {peak / MiB:.1f} MiB (cap {cap / MiB:.1f} MiB)"
         if failure is None:
-            new = sorted(set(sys.modules) - modules)
+            # stdlib codecs load on first use ("ascii" the first time bytes are decoded so): not a file's doing
+            new = sorted(m for m in set(sys.modules) - modules if not m.startswith("encodings."))
             if new:
                 failure = f"{self.name}: reading imported modules {new[:10]}"
         if failure is None:

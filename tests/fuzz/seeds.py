@@ -109,7 +109,7 @@ def records(folder, compression=None):
     path = os.path.join(folder, f"data{'.' + compression.lower() if compression else ''}.tfrecord")
     with RecordWriter(path, compression_type=compression) as w:
         for i in range(4):
-            w.write(example_bytes() + bytes([i]) * 0)
+            w.write(example_bytes())
             w.write(b"x" * i)
     return path
 

@@ -322,3 +322,71 @@ def test_eager_execution_stays_on_the_cpu(fake_gpu):
         v = ke.exp(ke.constant([0.0, 1.0]))
     assert type(v.numpy()) is np.ndarray
     np.testing.assert_allclose(v.numpy(), [1.0, np.e], rtol=1e-6)
+
+
+def _host_only_ops():
+    """Two test ops registered with gpu=False (once per process): a pure one and one writing a variable."""
+    from kestimator.engine.registry import register, registered_ops
+
+    def double(xp, attrs):
+        def run(x):
+            assert type(x) is np.ndarray, "a gpu=False kernel must get host arrays"
+            return np.asarray(x) * 2
+        return run
+
+    def accumulate(xp, attrs):
+        def run(ref, value):
+            ref += np.asarray(value)
+            return ref
+        return run
+    ops = registered_ops()
+    if "TestHostDouble" not in ops:
+        register("TestHostDouble", infer=lambda i, a: [(i[0].shape, i[0].dtype)], kernel=double, gpu=False)
+        register("TestHostAccumulate", infer=lambda i, a: [(i[0].shape, i[0].dtype)], kernel=accumulate, gpu=False,
+                 stateful=True, writes_input=0)
+
+
+def test_an_op_registered_with_gpu_false_runs_on_the_host_between_device_ops(fake_gpu):
+    from kestimator.engine.registry import apply_op
+    _host_only_ops()
+    g = ke.Graph()
+    with g.as_default():
+        x = ke.placeholder(ke.float32, [2, 6])
+        with ke.device("/gpu:0"):
+            y = ke.exp(apply_op("TestHostDouble", [ke.tanh(x)], name="host_double"))
+    with ke.Session(graph=g, config=ke.ConfigProto(allow_soft_placement=True)) as sess:
+        np.testing.assert_allclose(sess.run(y, {x: X[:2]}), np.exp(2 * np.tanh(X[:2])), rtol=1e-6)
+        plan = _plan(sess)
+    assert plan.devices[y.op.inputs[0].op] == CPU0 and plan.devices[y.op] == GPU0
+    assert plan.source.count("_d2h") == 1 and plan.source.count("_h2d") == 2   # feed in, tanh out, back in
+    with ke.Session(graph=g) as sess:
+        with pytest.raises(InvalidArgumentError, match=r"host_double \(TestHostDouble\).*gpu=False"):
+            sess.run(y, {x: X[:2]})
+
+
+def test_variables_written_by_host_only_ops_stay_on_the_host(fake_gpu):
+    from kestimator.engine.registry import apply_op
+    _host_only_ops()
+    devices.set_default_device("/gpu:0")
+    g = ke.Graph()
+    with g.as_default():
+        total = ke.Variable(np.zeros(3, np.float32), name="total", trainable=False)
+        update = apply_op("TestHostAccumulate", [total._as_tensor(), ke.constant(np.ones(3, np.float32))])
+        init = ke.global_variables_initializer()
+    with ke.Session(graph=g) as sess:
+        sess.run(init)
+        sess.run(update)
+        assert type(sess._values[total.op]) is np.ndarray   # it follows the op that writes it
+        np.testing.assert_array_equal(sess.run(total), [1, 1, 1])
+    g = ke.Graph()
+    with g.as_default():
+        with ke.device("/gpu:0"):   # pinned explicitly: the pin wins, and the host-only writer cannot follow
+            pinned = ke.Variable(np.zeros(3, np.float32), name="pinned", trainable=False)
+        update = apply_op("TestHostAccumulate", [pinned._as_tensor(), ke.constant(np.ones(3, np.float32))],
+                          name="accumulate")
+        init = ke.global_variables_initializer()
+    with ke.Session(graph=g) as sess:
+        sess.run(init)
+        with pytest.raises(InvalidArgumentError, match=r"accumulate \(TestHostAccumulate\) writes variables on "
+                                                       r".*GPU:0 but cannot run on a GPU"):
+            sess.run(update)

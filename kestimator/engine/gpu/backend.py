@@ -41,6 +41,13 @@ def _as_strided_without_writeable(as_strided):
     return run
 
 
+class _Namespace(types.ModuleType):
+    """A copy of an array module's namespace; names it lacks (lazily loaded submodules) come from it."""
+
+    def __getattr__(self, name):
+        return getattr(self.__dict__["_module"], name)
+
+
 def kernel_namespace(module, scatter_add):
     """`module`'s namespace with the few differences from NumPy that kernels meet smoothed over.
 
@@ -48,8 +55,9 @@ def kernel_namespace(module, scatter_add):
     `writeable=`. A copy of the module's dict with those two names replaced keeps every other lookup a
     plain attribute access (no per-call indirection).
     """
-    ns = types.ModuleType(f"{module.__name__}[kestimator]")
+    ns = _Namespace(f"{module.__name__}[kestimator]")
     ns.__dict__.update({k: v for k, v in vars(module).items() if not k.startswith("__")})
+    ns.__dict__["_module"] = module
     if scatter_add is not None:
         ns.add = _UfuncWithAt(module.add, scatter_add)
     lib = getattr(module, "lib", None)
@@ -120,10 +128,8 @@ class Backend:
         return int(getattr(dev, "id", dev))
 
     def synchronize(self, index):
-        with self.device(index) as d:
-            sync = getattr(d, "synchronize", None)
-            if sync is not None:
-                sync()
+        """Wait for the work queued on device `index`."""
+        self.module.cuda.Device(index).synchronize()
 
     # -- memory -------------------------------------------------------------------------------------------
     def empty(self, shape, dtype, index):
