@@ -156,7 +156,8 @@ def apply_json_ops(doc, ops):
             parent[key] = _copy(ancestors[index % len(ancestors)])
         elif kind == "wide":
             copies = min(depth, 100, _MAX_NODES // _count(parent[key]))
-            parent[key] = [parent[key]] * max(copies, 1)
+            # real copies: a later op inside one of them must not change (and multiply) all of them
+            parent[key] = [_copy(parent[key]) for _ in range(max(copies, 1))]
     return doc
 
 
