@@ -115,7 +115,7 @@ def ours(x, y, bs, epochs):
         t = time.perf_counter()
         model.predict(x, batch_size=1024)
         pred.append(time.perf_counter() - t)
-    return [steps / t for t in times], pred
+    return [steps / t for t in times], pred, model._blas_threads
 
 
 def blas_floor_epoch(bs, reps=200):
@@ -172,8 +172,9 @@ def main():
     for bs in [int(b) for b in args.batches.split(",")]:
         rows = []
         for r in range(args.rounds):
-            mine, pred = ours(x, y, bs, args.epochs)
-            row = {"ours": float(np.median(mine[1:] or mine)), "ours_predict": float(np.median(pred))}
+            mine, pred, threads = ours(x, y, bs, args.epochs)
+            row = {"ours": float(np.median(mine[1:] or mine)), "ours_predict": float(np.median(pred)),
+                   "ours_blas_threads": threads or 0}
             if not args.no_torch:
                 t = peer(TORCH, [xp, yp, bs, args.epochs])
                 row["torch"] = float(np.median(t["rates"][1:] or t["rates"]))

@@ -11,6 +11,7 @@ from ..engine.graph import TensorShape
 from ..errors import InvalidArgumentError
 from . import callbacks as _cb
 from . import data_adapter as _da
+from . import threads as _threads
 from .compile_utils import CompiledSpec
 from .optimizer_state import OptimizerStateMixin
 from .progbar import ProgbarLogger
@@ -33,6 +34,7 @@ class TrainingMixin(OptimizerStateMixin):
         self.history = None
         self._pending_optimizer_state = None
         self._shuffle_seed = None
+        self._blas_threads = None   # the BLAS thread count the last fit() chose (threads.py)
 
     def _input_specs(self, arrays=None):
         """[(shape, dtype, name)] of the model inputs (from the model, or from data for subclassed models)."""
@@ -269,35 +271,45 @@ class TrainingMixin(OptimizerStateMixin):
             val = validation_data
         cbs = self._callback_list(callbacks, verbose, epochs, steps)
         self.stop_training = False
-        cbs.on_train_begin()
-        resume = self._resume_point(cbs)
-        start_epoch = max(int(initial_epoch), resume[0] if resume else 0)
-        logs = {}
-        for epoch in range(start_epoch, int(epochs)):
-            rt.reset_metrics()
-            cbs.on_epoch_begin(epoch)
-            first_step = resume[1] if resume and epoch == resume[0] else 0
-            self._run_epoch(rt, source, step_fn, cbs, epoch, first_step, steps_per_epoch)
-            logs = rt.results()
-            if val is not None and _due(epoch, validation_freq):
-                vlogs = self._validate(val, validation_batch_size, validation_steps, cbs)
-                logs.update({"val_" + k: v for k, v in vlogs.items()})
-            cbs.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
-        cbs.on_train_end(logs)
+        tuner = _threads.epoch_tuner()
+        try:
+            cbs.on_train_begin()
+            resume = self._resume_point(cbs)
+            start_epoch = max(int(initial_epoch), resume[0] if resume else 0)
+            logs = {}
+            for epoch in range(start_epoch, int(epochs)):
+                rt.reset_metrics()
+                cbs.on_epoch_begin(epoch)
+                first_step = resume[1] if resume and epoch == resume[0] else 0
+                batches = source.epoch(epoch, first_step, steps_per_epoch)
+                if tuner is not None:
+                    batches = tuner.epoch(batches, None if steps is None else steps - first_step)
+                self._run_epoch(rt, batches, step_fn, cbs)
+                logs = rt.results()
+                if val is not None and _due(epoch, validation_freq):
+                    vlogs = self._validate(val, validation_batch_size, validation_steps, cbs)
+                    logs.update({"val_" + k: v for k, v in vlogs.items()})
+                cbs.on_epoch_end(epoch, logs)
+                if self.stop_training:
+                    break
+            cbs.on_train_end(logs)
+        finally:
+            if tuner is not None:
+                self._blas_threads = tuner.choice
+                tuner.restore()
         return self.history
 
-    def _run_epoch(self, rt, source, step_fn, cbs, epoch, first_step, steps_per_epoch):
+    def _run_epoch(self, rt, batches, step_fn, cbs):
+        """Run the steps of one epoch: `batches` yields (step, feed arrays)."""
         begin, end = cbs.wants("train_begin"), cbs.wants("train_end")
         if not begin and not end:
-            for _, feeds in source.epoch(epoch, first_step, steps_per_epoch):
+            for _, feeds in batches:
                 step_fn(*feeds)
                 if self.stop_training:
                     return
             return
         logs_fn = rt.results
-        for step, feeds in source.epoch(epoch, first_step, steps_per_epoch):
+        for step, feeds in batches:
             if begin:
                 cbs.on_train_batch_begin(step)
             step_fn(*feeds)
@@ -380,12 +392,18 @@ class TrainingMixin(OptimizerStateMixin):
             cbs.set_params(dict(saved, steps=n_steps))
         cbs.on_test_begin()
         begin, end = cbs.wants("test_begin"), cbs.wants("test_end")
-        for step, feeds in source.epoch(0, 0, steps):
-            if begin:
-                cbs.on_test_batch_begin(step)
-            fn(*feeds)
-            if end:
-                cbs.on_test_batch_end(step, rt.results)
+        tuner = None if in_fit else _threads.epoch_tuner()   # inside fit(), fit's choice is in force
+        batches = source.epoch(0, 0, steps)
+        try:
+            for step, feeds in (tuner.epoch(batches, n_steps) if tuner is not None else batches):
+                if begin:
+                    cbs.on_test_batch_begin(step)
+                fn(*feeds)
+                if end:
+                    cbs.on_test_batch_end(step, rt.results)
+        finally:
+            if tuner is not None:
+                tuner.restore()
         logs = rt.results()
         cbs.on_test_end(logs)
         return logs
@@ -419,21 +437,27 @@ class TrainingMixin(OptimizerStateMixin):
         cbs.on_predict_begin()
         end = cbs.wants("predict_end")
         results, chunks, filled = None, None, 0
-        for step, feeds in source.epoch(0, 0, steps):
-            outs = fn(*feeds)
-            rows = len(outs[0]) if outs else 0
-            if n is not None and steps is None:
-                if results is None:   # one preallocated array per output, filled batch by batch
-                    results = [np.empty((n,) + o.shape[1:], o.dtype) for o in outs]
-                for r, o in zip(results, outs):
-                    r[filled:filled + rows] = o
-            else:
-                chunks = chunks or [[] for _ in outs]
-                for c, o in zip(chunks, outs):
-                    c.append(o)
-            filled += rows
-            if end:
-                cbs.on_predict_batch_end(step, {"outputs": outs})
+        tuner = _threads.epoch_tuner()
+        batches = source.epoch(0, 0, steps)
+        try:
+            for step, feeds in (tuner.epoch(batches, n_steps) if tuner is not None else batches):
+                outs = fn(*feeds)
+                rows = len(outs[0]) if outs else 0
+                if n is not None and steps is None:
+                    if results is None:   # one preallocated array per output, filled batch by batch
+                        results = [np.empty((n,) + o.shape[1:], o.dtype) for o in outs]
+                    for r, o in zip(results, outs):
+                        r[filled:filled + rows] = o
+                else:
+                    chunks = chunks or [[] for _ in outs]
+                    for c, o in zip(chunks, outs):
+                        c.append(o)
+                filled += rows
+                if end:
+                    cbs.on_predict_batch_end(step, {"outputs": outs})
+        finally:
+            if tuner is not None:
+                tuner.restore()
         cbs.on_predict_end()
         if results is None:
             if chunks is None:
