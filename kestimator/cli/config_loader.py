@@ -189,13 +189,81 @@ def parse_yaml_text(text, source="<string>", track_lines=True):
     Raises:
         ConfigError: the text is not valid YAML, holds a non-safe tag, an unhashable or duplicate key.
     """
+    _check_flow_depth(text, source)
     loader = _LineLoader(text, source, track_lines)
     try:
-        return loader.get_single_data()
+        data = loader.get_single_data()
     except yaml.YAMLError as exc:
         raise _yaml_error(exc, source, track_lines) from None
+    except RecursionError:   # block nesting deeper than the parser's recursion can follow
+        raise ConfigError(f"{source}: the YAML nests too deeply (a config needs a few levels)") from None
     finally:
         loader.dispose()
+    _check_expanded_size(data, source)
+    return data
+
+
+# Limits no hand-written config comes near; they keep the parser and the schema's walks linear and bounded.
+MAX_FLOW_DEPTH = 64          # nested [ ] / { }: PyYAML's scanner is quadratic in this depth
+MAX_NODES = 200_000          # values in the config with every alias expanded ("billion laughs")
+_FLOW_CHARS = re.compile(r"[\[\]{}\"'#\n]")
+
+
+def _check_flow_depth(text, source):
+    """Refuse flow collections nested deeper than MAX_FLOW_DEPTH, before PyYAML spends quadratic time on them.
+
+    Brackets inside quoted scalars and comments do not count.
+    """
+    depth, quote, comment = 0, None, False
+    for m in _FLOW_CHARS.finditer(text):
+        ch, at = m.group(), m.start()
+        if comment:
+            comment = ch != "\n"
+        elif quote is not None:
+            if ch == quote and not (quote == '"' and _escaped(text, at)):
+                quote = None
+        elif ch in "\"'":
+            quote = ch if at == 0 or text[at - 1] in " \t\n[{,:" else None
+        elif ch == "#":
+            comment = at == 0 or text[at - 1] in " \t\n"
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_FLOW_DEPTH:
+                line = text.count("\n", 0, at) + 1
+                raise ConfigError(f"{source}, line {line}: lists / mappings nested more than {MAX_FLOW_DEPTH} "
+                                  "levels deep; a config needs a few")
+        elif ch in "]}":
+            depth = max(depth - 1, 0)
+
+
+def _escaped(text, at):
+    """True when the character at `at` follows an odd number of backslashes."""
+    n = 0
+    while at - n - 1 >= 0 and text[at - n - 1] == "\\":
+        n += 1
+    return n % 2 == 1
+
+
+def _check_expanded_size(data, source):
+    """Refuse a document that refers to itself (an anchor inside its own alias) or that expands, alias by
+    alias, past MAX_NODES values: the schema walks the tree with aliases expanded."""
+    count, stack, on_path = 0, [(data, False)], set()
+    while stack:
+        node, leaving = stack.pop()
+        if leaving:
+            on_path.discard(id(node))
+            continue
+        count += 1
+        if count > MAX_NODES:
+            raise ConfigError(f"{source}: the config expands to more than {MAX_NODES} values (aliases of aliases?)")
+        if isinstance(node, (dict, list)):
+            if id(node) in on_path:
+                loc = getattr(node, "loc", source)
+                raise ConfigError(f"{loc}: this value contains itself (an alias inside its own anchor)")
+            on_path.add(id(node))
+            stack.append((node, True))
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, False) for child in children)
 
 
 def load_config(path, overrides=()):

@@ -19,6 +19,7 @@ import zlib
 
 import numpy as np
 
+from .._formats import MAX_INFLATE_RATIO
 from ..errors import DataLossError, NotFoundError
 
 _UBYTE = 0x08
@@ -69,6 +70,12 @@ def read_idx(path, ndim):
             dims = struct.unpack(f">{ndim}I", header)
             count = int(np.prod(dims, dtype=np.int64))
             total = 4 + 4 * ndim + count
+            # the gzip trailer's size is only checked at the end of the stream, so it can lie; deflate cannot
+            # expand more than MAX_INFLATE_RATIO-fold, which bounds what a small file may declare
+            backed = os.path.getsize(path) * MAX_INFLATE_RATIO if compressed else stored
+            if compressed and total > backed + (1 << 16):
+                raise DataLossError(f"{path}: the header declares dimensions {list(dims)} ({total} bytes), more "
+                                    f"than a gzip file of {os.path.getsize(path)} bytes can hold")
             if count > MAX_IDX_BYTES or total % (1 << 32) != stored:
                 raise DataLossError(f"{path}: the header declares dimensions {list(dims)} ({total} bytes "
                                     f"with the header), but the file holds "

@@ -14,6 +14,7 @@ import tarfile
 
 import numpy as np
 
+from .._formats import MAX_INFLATE_RATIO
 from ..errors import DataLossError
 from ._files import Remote, dataset_folder, fetch
 
@@ -70,6 +71,8 @@ def _read_archive(path, names):
                 if not member.isfile():
                     raise DataLossError(f"{where} is not a regular file in the archive")
                 _check_size(member.size, where)
+                if member.size > os.path.getsize(path) * MAX_INFLATE_RATIO:   # deflate's most
+                    raise DataLossError(f"{where} declares {member.size} bytes, more than the archive can hold")
                 data = archive.extractfile(member).read(member.size)
                 if len(data) != member.size:
                     raise DataLossError(f"{where} is truncated")

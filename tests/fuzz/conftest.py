@@ -10,14 +10,18 @@ default tier's count for a one-off larger run.
 """
 import os
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
+# No "explain" phase: it traces every line the test runs in this process (the mutators), which on a
+# failing input costs minutes and gigabytes; the contract's report already says what went wrong.
+_PHASES = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink]
 _CHECKS = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much,
            HealthCheck.function_scoped_fixture, HealthCheck.large_base_example]
 settings.register_profile("ci", max_examples=int(os.environ.get("FUZZ_EXAMPLES", 40)), deadline=None,
-                          database=None, suppress_health_check=_CHECKS, derandomize=True, print_blob=True)
+                          database=None, suppress_health_check=_CHECKS, derandomize=True, print_blob=True, phases=_PHASES)
 settings.register_profile("slow", max_examples=int(os.environ.get("FUZZ_SLOW_EXAMPLES", 10_000)),
-                          deadline=None, database=None, suppress_health_check=_CHECKS, print_blob=True)
+                          deadline=None, database=None, suppress_health_check=_CHECKS, print_blob=True,
+                          phases=_PHASES)
 
 
 def pytest_terminal_summary(terminalreporter):
