@@ -240,14 +240,83 @@ def main():
     print(line)
 
 
+# -- boosted trees: histogram allreduce per tree level --------------------------------------------------------------
+TREES_ROWS, TREES_FEATURES, TREES_ROUNDS, TREES_DEPTH = 200_000, 20, 20, 6
+
+
+def trees_worker(n_rows):
+    """One rank of a GradientBoostedTrees fit on its block of the rows (BENCHMARKS.md's problem shape, 20
+    rounds); prints the rank's fit seconds and its time inside the per-level histogram allreduces."""
+    sys.path.insert(0, ROOT)
+    import kestimator.distributed as kd
+    from kestimator.estimators.boosted_trees import GradientBoostedTrees
+    from kestimator.estimators.boosted_trees.distributed import TreeCollectives
+    kd.init()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n_rows, TREES_FEATURES)).astype(np.float32)
+    y = ((x[:, :5].sum(axis=1) + 0.5 * rng.normal(size=n_rows)) > 0).astype(np.int64)
+    block = np.array_split(np.arange(n_rows), kd.size())[kd.rank()]
+    x, y = x[block], y[block]
+    GradientBoostedTrees(n_trees=1, max_depth=2).fit(x[:5000], y[:5000])      # numba compile outside the timing
+    comm = TreeCollectives()
+    kd.barrier(name="trees start")
+    t0 = time.perf_counter()
+    GradientBoostedTrees(n_trees=TREES_ROUNDS, max_depth=TREES_DEPTH, learning_rate=0.1).fit(x, y, collectives=comm)
+    seconds = time.perf_counter() - t0
+    stats = {"seconds": seconds, "comm_s": comm.histogram_seconds, "levels": comm.histogram_calls,
+             "bytes": comm.histogram_bytes, "setup_comm_s": comm.other_seconds}
+    every = kd.allgather(np.array([seconds]), name="trees seconds")
+    if kd.rank() == 0:
+        stats["slowest_rank_s"] = float(every.max())
+        print(json.dumps(stats))
+
+
+def run_trees(nranks, threads, n_rows=TREES_ROWS):
+    mpiexec = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    mpiexec = mpiexec if os.path.exists(mpiexec) else shutil.which("mpiexec")
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), NUMBA_NUM_THREADS=str(threads), PYTHONPATH=ROOT)
+    out = subprocess.run([mpiexec, "-n", str(nranks), sys.executable, __file__, "--trees-worker", str(n_rows)],
+                         capture_output=True, text=True, env=env, timeout=900)
+    if out.returncode != 0:
+        raise RuntimeError(f"boosted-trees worker failed:\n{out.stdout}\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def boosted_trees_scaling():
+    """1 vs 2 ranks on the same 200,000 x 20 rows (strong scaling), 1 numba thread per rank; and 1 process
+    with 2 threads, what the machine's 2 cores give without MPI. No peer: LightGBM's distributed mode needs
+    its own socket setup and benchmarks/boosted_trees.py already compares the one-process fit with it."""
+    k1, k2, k1t2 = run_trees(1, 1), run_trees(2, 1), run_trees(1, 2)
+    eff = k1["slowest_rank_s"] / (2 * k2["slowest_rank_s"])
+    speedup = k1["slowest_rank_s"] / k2["slowest_rank_s"]
+    print(f"dist_trees_200k_strong kestimator_efficiency={eff:.2f} speedup={speedup:.2f} "
+          f"(2 ranks x 1 thread: {k2['slowest_rank_s']:.2f} s; 1 rank x 1 thread: {k1['slowest_rank_s']:.2f} s; "
+          f"1 rank x 2 threads: {k1t2['slowest_rank_s']:.2f} s; {TREES_ROUNDS} trees, depth {TREES_DEPTH})")
+    print(f"dist_trees_comm kestimator_comm_ms_per_level={1e3 * k2['comm_s'] / k2['levels']:.2f} "
+          f"allreduces={k2['levels']} ({k2['levels'] // TREES_ROUNDS} per tree) "
+          f"kb_per_level={k2['bytes'] / k2['levels'] / 1024:.0f} comm_share={k2['comm_s'] / k2['seconds']:.2f} "
+          f"bin_edges_and_baseline_ms={1e3 * k2['setup_comm_s']:.1f}")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--worker", nargs=5, type=int)
     parser.add_argument("--torch-worker", nargs=5, type=int)
+    parser.add_argument("--trees-worker", type=int)
+    parser.add_argument("--trees-only", action="store_true", help="run only the boosted-trees lines")
     args = parser.parse_args()
     if args.worker:
         kestimator_worker(*args.worker)
     elif args.torch_worker:
         torch_worker(*args.torch_worker)
+    elif args.trees_worker:
+        trees_worker(args.trees_worker)
+    elif args.trees_only:
+        sys.path.insert(0, HERE)
+        from _common import header
+        header("distributed boosted trees (histogram allreduce per level over MPI)")
+        print(f"# load average {os.getloadavg()[0]:.1f}")
+        boosted_trees_scaling()
     else:
         main()
+        boosted_trees_scaling()

@@ -10,6 +10,11 @@ checkpoint manager. What TF users found puzzling is defined here:
   by default (None) every batch of the input_fn is read into memory once and all of it is used.
 * The ensemble lives in the checkpoint (bin edges included): training again on the same model_dir adds
   trees to it; a run that stops early has still written its checkpoint.
+* `export_saved_model` writes the ensemble as arrays in the SavedModel's variables file, served by one
+  registered op (boosted_trees/graph_ops.py); no Python of this module is needed to serve it.
+* Under `RunConfig(train_distribute=ks.distributed.MultiWorkerMirroredStrategy())` and mpiexec, each rank
+  boosts on its shard of the rows with one histogram allreduce per tree level (boosted_trees/distributed.py)
+  and only rank 0 writes checkpoints.
 """
 import json
 import logging
@@ -17,6 +22,8 @@ import logging
 import numpy as np
 
 from ..errors import InvalidArgumentError, NotFoundError
+from .boosted_trees import graph_ops
+from .boosted_trees.graph_ops import column_block_numpy
 from .estimator import Estimator
 from .model_fn import ModeKeys
 from .run_config import RunConfig
@@ -47,22 +54,21 @@ def _column_kind(col):
         f"is a {type(col).__name__}")
 
 
-def _categorical_ids(col, values):
-    from ..feature_column.categorical import IdentityColumn, VocabularyColumn
-    values = np.asarray(values).reshape(len(values), -1)[:, 0]
-    if isinstance(col, VocabularyColumn):
-        vocab = {(v.decode() if isinstance(v, bytes) else v): i for i, v in enumerate(col.vocabulary)}
-        out = np.empty(len(values), np.float64)
-        for i, v in enumerate(values):
-            key = v.decode() if isinstance(v, bytes) else (v.item() if isinstance(v, np.generic) else v)
-            out[i] = vocab.get(key, len(vocab))   # out-of-vocabulary values share one id
-        return out
-    if isinstance(col, IdentityColumn):
-        ids = np.asarray(values, np.float64)
-        ids[(ids < 0) | (ids >= col.num_buckets)] = np.nan
-        return ids
-    raise InvalidArgumentError(f"indicator column {col.name!r}: boosted trees need a vocabulary or identity "
-                               f"categorical column, got {type(col).__name__}")
+def _new_export_dir(export_dir_base):
+    """A new folder name under export_dir_base: the Unix time, bumped past existing folders (as export.py)."""
+    import os
+    import time
+    base = os.fspath(export_dir_base)
+    os.makedirs(base, exist_ok=True)
+    stamp = int(time.time())
+    while os.path.exists(os.path.join(base, str(stamp))):
+        stamp += 1
+    return os.path.join(base, str(stamp))
+
+
+def _feature_key(col, kind):
+    """The features-dict key a tree column reads."""
+    return col.key if kind == "numeric" else (col.source.key if kind == "bucketized" else col.categorical_column.key)
 
 
 class _Featurizer:
@@ -79,22 +85,11 @@ class _Featurizer:
             raise InvalidArgumentError(f"features must be a dict keyed by column, got {type(features).__name__}")
         blocks, names, bucketized, categorical = [], [], [], []
         for col, kind in zip(self.columns, self.kinds):
-            key = col.key if kind == "numeric" else (col.source.key if kind == "bucketized"
-                                                      else col.categorical_column.key)
+            key = _feature_key(col, kind)
             if key not in features:
                 raise InvalidArgumentError(f"feature column {col.name!r} needs feature {key!r}; the input has "
                                            f"{sorted(features)}")
-            raw = np.asarray(features[key])
-            if kind == "categorical":
-                block = _categorical_ids(col.categorical_column, raw)[:, None]
-            else:
-                if raw.dtype.kind in "OSU":
-                    raise InvalidArgumentError(f"feature {key!r} of column {col.name!r} must be numeric, got "
-                                               f"{raw.dtype}")
-                block = raw.astype(np.float64).reshape(len(raw), -1)
-                if kind == "bucketized":
-                    block = np.where(np.isnan(block), np.nan,
-                                     np.digitize(block, np.asarray(col.boundaries, np.float64), right=False))
+            block = column_block_numpy(kind, col, features[key])
             start = sum(b.shape[1] for b in blocks)
             for j in range(block.shape[1]):
                 names.append(col.name if block.shape[1] == 1 else f"{col.name}_{j}")
@@ -181,9 +176,9 @@ class _BoostedTreesEstimator(Estimator):
         return np.asarray(features[key], np.float64).reshape(-1)
 
     # -- model state in checkpoints --------------------------------------------------------------------------------
-    def _restore(self):
+    def _restore(self, checkpoint_path=None):
         from .boosted_trees import GradientBoostedTrees
-        found = self._load_checkpoint()
+        found = self._load_checkpoint(checkpoint_path)
         if found is None:
             return None, 0
         _, tensors, meta = found
@@ -210,7 +205,13 @@ class _BoostedTreesEstimator(Estimator):
         if done >= n_trees:
             logger.info("boosted trees: the ensemble already has n_trees=%d rounds; training stops there", n_trees)
             return self
+        collectives, global_rows, save = self._distribution()
+        pre_sharded = collectives is not None and collectives.distributed and _takes_input_context(input_fn)
+        if pre_sharded:
+            input_fn = _with_input_context(input_fn)
         features, y = self._collect(input_fn, ModeKeys.TRAIN, self.n_batches_per_layer)
+        if collectives is not None and collectives.distributed and not pre_sharded:
+            features, y, global_rows = _shard_rows(features, y, collectives)
         X, bucketized, categorical = self._featurizer.transform(features)
         want = n_trees - done
         if steps is not None:
@@ -229,18 +230,37 @@ class _BoostedTreesEstimator(Estimator):
         try:
             while want > 0:
                 chunk = want if not every else min(want, every - model.n_rounds_ % every or every)
-                model.fit(X, self._labels(y), sample_weight=self._weights(features), n_new_trees=chunk)
+                model.fit(X, self._labels(y), sample_weight=self._weights(features), n_new_trees=chunk,
+                          collectives=collectives, global_rows=global_rows)
                 want -= chunk
                 if every and want > 0:
-                    self._save(model)
+                    save(model)
         finally:
             if model.is_fitted:
-                self._save(model)   # a run that stops early (error, Ctrl-C) still leaves its checkpoint
+                save(model)   # a run that stops early (error, Ctrl-C) still leaves its checkpoint
+        self._tree_collectives = collectives
         self._feature_names = self._featurizer.feature_names
         return self
 
+    def _distribution(self):
+        """(TreeCollectives or None, global row numbers or None, checkpoint-saving function) of this run.
+
+        Under ``RunConfig(train_distribute=MultiWorkerMirroredStrategy())`` launched by mpiexec, an input_fn
+        that takes ``input_context`` gets ``ks.distributed.input_context()`` and its rows are taken as this
+        rank's shard (shards of consecutive rows in rank order reproduce the one-process bin-edge sample
+        exactly); any other input_fn is read whole on every rank, which keeps rows ``rank::size``
+        (ks.distributed.shard_range). Each rank then boosts on its rows with the histograms summed over
+        ranks (boosted_trees/distributed.py); only rank 0 writes checkpoints, the other ranks wait at a
+        barrier until it has (ks.distributed.on_chief).
+        """
+        if self._config.train_distribute is None:
+            return None, None, self._save
+        from .. import distributed as kd
+        from .boosted_trees.distributed import TreeCollectives
+        return TreeCollectives(), None, lambda model: kd.on_chief(self._save, model)
+
     def _model_or_error(self, checkpoint_path=None):
-        model, _ = self._restore()
+        model, _ = self._restore(checkpoint_path)
         if model is None:
             raise NotFoundError(f"no checkpoint in {self._model_dir}: train the estimator first")
         return model
@@ -305,6 +325,92 @@ class _BoostedTreesEstimator(Estimator):
             else:
                 yield out
 
+    # -- export -----------------------------------------------------------------------------------------------------
+    def export_saved_model(self, export_dir_base, serving_input_receiver_fn, assets_extra=None, as_text=False,
+                           checkpoint_path=None, experimental_mode=ModeKeys.PREDICT):
+        """Write a SavedModel that serves this ensemble: ``ks.saved_model.load(path)`` predicts without it.
+
+        The serving graph is: the receiver's features -> the feature-column ops (numeric, Bucketize,
+        vocabulary / identity lookups; missing values become NaN) -> one ``BoostedTreesEnsemblePredict``
+        op over the packed tree arrays, which are Variables in ``variables/variables.h5`` -> the head
+        (probabilities, class_ids, logits, logistic, classes; or predictions). See boosted_trees/graph_ops.py.
+
+        Args:
+            export_dir_base: folder under which a new timestamped export folder is created.
+            serving_input_receiver_fn: returns a ServingInputReceiver whose features hold the keys the
+                feature columns read.
+            assets_extra: optional {destination inside assets.extra: source file}.
+            as_text: accepted for TF compatibility (the graph is always JSON).
+            checkpoint_path: a checkpoint to export instead of the newest.
+            experimental_mode: only ModeKeys.PREDICT.
+
+        Returns:
+            The path of the export folder.
+
+        Raises:
+            NotFoundError: no checkpoint to export.
+            InvalidArgumentError: a bad receiver or a feature the receiver does not provide.
+        """
+        from ..engine.graph import Graph
+        from ..engine.ops.array_ops import concat
+        from ..engine.session import Session
+        from ..engine.variables import Variable, variables_initializer
+        from ..saved_model.writer import write_saved_model
+        from .export import ServingInputReceiver
+        if experimental_mode != ModeKeys.PREDICT:
+            raise InvalidArgumentError("export_saved_model: only the PREDICT mode can be exported")
+        model = self._model_or_error(checkpoint_path)
+        arrays, max_depth = graph_ops.packed_ensemble_arrays(model.ensemble_)
+        g = Graph()
+        with g.as_default():
+            receiver = serving_input_receiver_fn()
+            if not isinstance(receiver, ServingInputReceiver):
+                raise InvalidArgumentError("serving_input_receiver_fn must return a ServingInputReceiver, got "
+                                           f"{type(receiver).__name__}")
+            features = receiver.features if isinstance(receiver.features, dict) else {"x": receiver.features}
+            blocks = []
+            for col, kind in zip(self._featurizer.columns, self._featurizer.kinds):
+                key = _feature_key(col, kind)
+                if key not in features:
+                    raise InvalidArgumentError(f"export_saved_model: feature column {col.name!r} needs feature "
+                                               f"{key!r}; the serving receiver provides {sorted(features)}")
+                blocks.append(graph_ops.column_block_graph(kind, col, features[key]))
+            x = blocks[0] if len(blocks) == 1 else concat(blocks, axis=1, name="boosted_trees_features")
+            variables = {name: Variable(value, trainable=False, name=f"boosted_trees/{name}")
+                         for name, value in arrays.items()}
+            logits = graph_ops.ensemble_predict(x, {k: v._as_tensor() for k, v in variables.items()}, max_depth)
+            outputs = self._serving_outputs(logits)
+            sess = Session(graph=g)
+            sess.run(variables_initializer(list(variables.values())))
+        sigs = {"serving_default": {"inputs": dict(receiver.receiver_tensors), "outputs": outputs,
+                                    "method_name": "predict"}}
+        path = write_saved_model(_new_export_dir(export_dir_base), sess, sigs, assets_extra)
+        sess.close()
+        return path
+
+    export_savedmodel = export_saved_model
+
+    def _serving_outputs(self, logits):
+        """The head of the serving graph: the keys and dtypes of `_predict_arrays`."""
+        from ..engine import dtypes as dt
+        from ..engine.ops.array_ops import expand_dims
+        from ..engine.ops.core import cast
+        from ..engine.ops.reduce_ops import argmax
+        if self._regression:
+            return {"predictions": cast(logits, dt.float32, name="predictions")}
+        kind = "logistic" if self.n_classes == 2 else "softmax"
+        from ..engine.registry import apply_op
+        proba = apply_op("BoostedTreesProbabilities", [logits], {"kind": kind}, name="probabilities64")
+        ids = expand_dims(argmax(proba, axis=1), 1, name="class_ids")
+        names = self.label_vocabulary if self.label_vocabulary is not None else list(range(self.n_classes))
+        out = {"logits": cast(logits, dt.float32, name="logits"),
+               "probabilities": cast(proba, dt.float32, name="probabilities"), "class_ids": ids,
+               "classes": apply_op("BoostedTreesClassNames", [ids], {"names": tuple(str(n) for n in names)},
+                                   name="classes")}
+        if self.n_classes == 2:
+            out["logistic"] = cast(proba[:, 1:2], dt.float32, name="logistic")
+        return out
+
     # -- TF's experimental extras ----------------------------------------------------------------------------------
     def experimental_feature_importances(self, normalize=False):
         """(feature names, gain importances) sorted by importance, as TF's BoostedTrees estimators return."""
@@ -339,6 +445,37 @@ class _BoostedTreesEstimator(Estimator):
                 row["dfc"] = {n: contrib[j] for j, n in enumerate(names)} if contrib.ndim == 1 else \
                     {n: contrib[..., j] for j, n in enumerate(names)}
                 yield row
+
+
+def _takes_input_context(input_fn):
+    from .estimator import _accepted_args
+    return "input_context" in _accepted_args(input_fn)[0]
+
+
+def _with_input_context(input_fn):
+    """input_fn called with this rank's ks.distributed.input_context() (the Estimator passes None)."""
+    from .. import distributed as kd
+    from .estimator import _accepted_args
+    names, var_kw = _accepted_args(input_fn)
+
+    def sharded_input_fn(**kwargs):
+        kwargs = {k: v for k, v in kwargs.items() if k in names or var_kw}
+        return input_fn(input_context=kd.input_context(), **kwargs)
+    return sharded_input_fn
+
+
+def _shard_rows(features, y, collectives):
+    """This rank's rows ``rank::size`` of the features dict and labels, and their global row numbers."""
+    from .. import distributed as kd
+    n = len(next(iter(features.values())))
+    for k, v in features.items():
+        if len(v) != n:
+            raise InvalidArgumentError(f"feature {k!r} has {len(v)} rows, another feature has {n}")
+    rows = np.asarray(kd.shard_range(n, collectives.rank, collectives.size), np.int64)
+    if rows.size == 0:
+        raise InvalidArgumentError(f"rank {collectives.rank}: {n} training rows leave none for this rank's shard "
+                                   f"({collectives.size} ranks)")
+    return {k: np.asarray(v)[rows] for k, v in features.items()}, (None if y is None else y[rows]), rows
 
 
 def _binary_metrics(p, labels, w):

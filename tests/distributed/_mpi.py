@@ -44,8 +44,9 @@ class Result:
         return f"<rc={self.returncode} {self.seconds:.1f}s>\n{self.output}"
 
 
-def run_worker(n, scenario, outdir, timeout=90, env=None):
-    """Run `mpiexec -n n python mpi_worker.py scenario outdir`; returns a Result (rc, seconds, output)."""
+def run_worker(n, scenario, outdir, timeout=90, env=None, worker=WORKER):
+    """Run `mpiexec -n n python <worker> scenario outdir` (default mpi_worker.py); returns a Result (rc,
+    seconds, output)."""
     mpiexec = require_mpi()
     full_env = dict(os.environ)
     full_env["PYTHONPATH"] = ROOT + os.pathsep + full_env.get("PYTHONPATH", "")
@@ -53,6 +54,6 @@ def run_worker(n, scenario, outdir, timeout=90, env=None):
     full_env.pop("KESTIMATOR_DISTRIBUTED", None)
     full_env.update(env or {})
     t0 = time.monotonic()
-    proc = subprocess.run([mpiexec, "-n", str(n), sys.executable, WORKER, scenario, str(outdir)], cwd=ROOT,
+    proc = subprocess.run([mpiexec, "-n", str(n), sys.executable, worker, scenario, str(outdir)], cwd=ROOT,
                           env=full_env, capture_output=True, text=True, timeout=timeout)
     return Result(proc, time.monotonic() - t0)

@@ -142,11 +142,14 @@ class BinMapper:
     def n_features(self):
         return len(self.n_bins_)
 
-    def fit(self, X):
+    def fit(self, X, collectives=None, global_rows=None):
         """Computes the bin edges (numeric columns) and bin counts (all columns) from ``X``.
 
         Args:
           X: array-like (n_rows, n_features); see :func:`prepare_features`.
+          collectives: a distributed.TreeCollectives when ``X`` is this rank's shard of the rows: the
+            edges are then those of the whole data set, agreed once (see :meth:`_fit_distributed`).
+          global_rows: the global row numbers of this shard (default: consecutive blocks in rank order).
 
         Returns:
           self.
@@ -154,6 +157,8 @@ class BinMapper:
         Raises:
           InvalidArgumentError: bad ``X`` (shape, dtype, ids).
         """
+        if collectives is not None and collectives.distributed:
+            return self._fit_distributed(X, collectives, global_rows)
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[0] == 0:
             raise InvalidArgumentError(f"X must be 2-D with at least one row, got shape {X.shape}")
@@ -185,6 +190,62 @@ class BinMapper:
         self.n_bins_ = n_bins
         self.edge_offsets_ = np.concatenate([[0], np.cumsum([e.size for e in edges])]).astype(np.int64)
         self.bin_edges_ = np.concatenate(edges).astype(np.float64) if edges else np.empty(0)
+        return self
+
+    def _fit_distributed(self, X, collectives, global_rows):
+        """Edges of the rows of all ranks: sample -> rank 0 -> broadcast.
+
+        The quantile sample is drawn over the global row numbers with this mapper's seed, exactly as a
+        one-process ``fit`` on all rows draws it; each rank contributes its rows of it, rank 0 computes
+        the edges from the gathered sample and broadcasts them. Edges are then equal to the one-process
+        ones (the percentiles of a multiset do not depend on the order its rows arrive in).
+        """
+        from kestimator.estimators.boosted_trees.distributed import global_row_numbers
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[0] == 0:
+            raise InvalidArgumentError(f"X must be 2-D with at least one row on rank {collectives.rank}, got "
+                                       f"shape {X.shape}")
+        kinds = self.feature_kinds
+        if kinds is None:
+            kinds = np.zeros(X.shape[1], np.uint8)
+        if np.any(kinds > CATEGORICAL):
+            raise InvalidArgumentError(f"feature_kinds must be 0, 1 or 2, got {kinds.tolist()}")
+        X = prepare_features(X, kinds, max_id=self.max_bins)
+        n_rows, n_features = X.shape
+        total, rows = global_row_numbers(collectives, n_rows, global_rows)
+        sample_size = quantile_sample_size(self.quantile_sketch_epsilon)
+        numeric = np.flatnonzero(kinds == NUMERIC)
+        if total > sample_size:
+            chosen = np.random.default_rng(self.random_state).choice(total, sample_size, replace=False)
+            local = X[np.isin(rows, chosen)][:, numeric]
+        else:
+            local = X[:, numeric]
+        sample = collectives.allgather(np.ascontiguousarray(local, np.float64), "boosted_trees/bins/sample")
+        ids = np.flatnonzero(kinds != NUMERIC)
+        top = np.full(ids.size, -1.0)
+        for j, f in enumerate(ids):
+            present = X[:, f][~np.isnan(X[:, f])]
+            top[j] = present.max() if present.size else -1.0
+        top = collectives.max(top, "boosted_trees/bins/max_id")
+        if collectives.rank == 0:
+            edges, n_bins = [], np.zeros(n_features, np.int32)
+            for f in range(n_features):
+                e = np.empty(0)
+                if kinds[f] == NUMERIC:
+                    e = self._numeric_edges(sample[:, int(np.searchsorted(numeric, f))])
+                    n_bins[f] = e.size + 1
+                else:
+                    n_bins[f] = int(top[int(np.searchsorted(ids, f))]) + 1
+                edges.append(e)
+            offsets = np.concatenate([[0], np.cumsum([e.size for e in edges])]).astype(np.int64)
+            bin_edges = np.concatenate(edges).astype(np.float64) if edges else np.empty(0)
+        else:
+            n_bins, offsets, bin_edges = (np.zeros(n_features, np.int32), np.zeros(n_features + 1, np.int64),
+                                          np.empty(0))
+        self.feature_kinds_ = kinds
+        self.n_bins_ = collectives.broadcast(n_bins, "boosted_trees/bins/n_bins").astype(np.int32)
+        self.edge_offsets_ = collectives.broadcast(offsets, "boosted_trees/bins/offsets").astype(np.int64)
+        self.bin_edges_ = collectives.broadcast(bin_edges, "boosted_trees/bins/edges").astype(np.float64)
         return self
 
     def _numeric_edges(self, column):

@@ -23,6 +23,7 @@ from kestimator.errors import DataLossError, InvalidArgumentError, NotFoundError
 from kestimator.estimators.boosted_trees import _backend
 from kestimator.estimators.boosted_trees.binning import (BUCKETIZED, CATEGORICAL, NUMERIC, BinMapper,
                                                          prepare_features)
+from kestimator.estimators.boosted_trees.distributed import distributed_baseline
 from kestimator.estimators.boosted_trees.grower import PRUNING_MODES, GrowerParams, grow_tree
 from kestimator.estimators.boosted_trees.loss import make_loss
 from kestimator.estimators.boosted_trees.predictor import TreeEnsemble
@@ -140,7 +141,7 @@ class GradientBoostedTrees:
                 kinds[f] = kind
         return kinds
 
-    def fit(self, X, y, sample_weight=None, n_new_trees=None):
+    def fit(self, X, y, sample_weight=None, n_new_trees=None, collectives=None, global_rows=None):
         """Trains, or continues training, until ``n_trees`` rounds exist.
 
         A second call resumes: the bin edges and baseline of the first call are kept, raw scores are
@@ -153,6 +154,12 @@ class GradientBoostedTrees:
           y: labels (n_rows,): 0/1, class ids, or regression targets.
           sample_weight: optional non-negative weights (n_rows,).
           n_new_trees: at most this many rounds in this call (None: until ``n_trees``).
+          collectives: a distributed.TreeCollectives when this process holds one shard of the rows
+            of an MPI job: bin edges, baseline and every level's histograms are then agreed over the
+            ranks, and every rank ends with the same ensemble, that of a one-process fit on all rows
+            (up to the last bits of the leaf values; see distributed.py).
+          global_rows: global row numbers of this shard (default: consecutive blocks in rank order);
+            only the bin-edge sample uses them.
 
         Returns:
           self.
@@ -174,12 +181,17 @@ class GradientBoostedTrees:
         if not self.is_fitted:
             kinds = self._feature_kinds(X.shape[1])
             self.bin_mapper_ = BinMapper(self.max_bins, self.quantile_sketch_epsilon, kinds,
-                                         self.random_state, kernels).fit(X)
+                                         self.random_state, kernels).fit(X, collectives, global_rows)
         X = prepare_features(X, self.bin_mapper_.feature_kinds_, max_id=self.max_bins)
         if self.is_fitted:
             raw = self.ensemble_.predict_raw(X)
         else:
-            baseline = loss.baseline(y, w) if self.center_bias else np.zeros(loss.n_outputs)
+            if not self.center_bias:
+                baseline = np.zeros(loss.n_outputs)
+            elif collectives is not None and collectives.distributed:
+                baseline = distributed_baseline(loss, y, w, collectives)
+            else:
+                baseline = loss.baseline(y, w)
             self.ensemble_ = TreeEnsemble(baseline, self.bin_mapper_.feature_kinds_)
             self.n_rounds_ = 0
             raw = np.tile(self.ensemble_.baseline, (X.shape[0], 1))
@@ -190,10 +202,11 @@ class GradientBoostedTrees:
             return self
         self.bin_mapper_.kernels = kernels  # this call's choice (a restored mapper keeps its own)
         binned = self.bin_mapper_.transform(X)
-        self._boost(binned, y, w, raw, loss, grower_params, kernels, rounds)
+        reduce = collectives.sum_histograms if collectives is not None and collectives.distributed else None
+        self._boost(binned, y, w, raw, loss, grower_params, kernels, rounds, reduce)
         return self
 
-    def _boost(self, binned, y, w, raw, loss, grower_params, kernels, rounds):
+    def _boost(self, binned, y, w, raw, loss, grower_params, kernels, rounds, reduce=None):
         n_rows = binned.shape[1]
         n_outputs = loss.n_outputs
         gradients = np.empty((n_rows, n_outputs), np.float32)
@@ -212,7 +225,7 @@ class GradientBoostedTrees:
                 h = np.ascontiguousarray(hessians[:, k])
                 sample_indices[:] = rows
                 grown = grow_tree(binned, g, h, sample_indices, scratch, self.bin_mapper_,
-                                  grower_params, kernels)
+                                  grower_params, kernels, reduce)
                 _add_leaf_values(raw, k, sample_indices, grown, kernels)
                 self.ensemble_.add_tree(grown.tree, k)
             self.n_rounds_ += 1

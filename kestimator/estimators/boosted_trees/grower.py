@@ -70,8 +70,13 @@ class GrownTree(NamedTuple):
     leaf_values: np.ndarray
 
 
-def grow_tree(binned, gradients, hessians, sample_indices, scratch, mapper, params, kernels):
+def grow_tree(binned, gradients, hessians, sample_indices, scratch, mapper, params, kernels, reduce=None):
     """Grows one tree.
+
+    With ``reduce`` (distributed boosting, see distributed.py) the rows are this rank's shard: every
+    histogram built from local rows is summed over ranks before use, once per level (the root's, then
+    each level's built children in one array), so every rank sees the global histograms, picks the same
+    splits and the same leaf values, and partitions its own rows.
 
     Args:
       binned: uint8 (n_features, n_rows) bin ids.
@@ -82,9 +87,11 @@ def grow_tree(binned, gradients, hessians, sample_indices, scratch, mapper, para
       mapper: fitted binning.BinMapper (feature kinds, bin counts, raw thresholds).
       params: GrowerParams.
       kernels: "numba" or "numpy".
+      reduce: None, or ``reduce(hist, depth)`` summing a C-contiguous histogram array over ranks in
+        place (distributed.TreeCollectives.sum_histograms).
 
     Returns:
-      GrownTree.
+      GrownTree (leaf row ranges are local; values, splits and sums global).
 
     Raises:
       InternalError: the row partition disagrees with the histogram counts (a bug).
@@ -103,6 +110,8 @@ def grow_tree(binned, gradients, hessians, sample_indices, scratch, mapper, para
     stops = np.array([n_rows], np.int64)
     slots = np.array([0], np.int64)
     histogram.build_histograms(*data, starts, stops, slots, hist, kernels)
+    if reduce is not None:
+        reduce(hist, 0)
     sums = histogram.node_totals(hist, slots)
 
     # Per-level lists of node attributes; node ids are assigned breadth-first.
@@ -124,7 +133,7 @@ def grow_tree(binned, gradients, hessians, sample_indices, scratch, mapper, para
         else:
             candidates = _candidates_without_parents(data, starts[candidates_at],
                                                      stops[candidates_at], max_slots, mapper, sp,
-                                                     kernels)
+                                                     kernels, reduce, depth)
         best = splitting.best_splits(candidates, mapper.feature_kinds_)
         accept = np.isfinite(best.gain)
         if params.pruning_mode == "pre":
@@ -140,7 +149,8 @@ def grow_tree(binned, gradients, hessians, sample_indices, scratch, mapper, para
                                    best.feature[accept], best.bin[accept], best.default_left[accept],
                                    best.is_categorical[accept], mapper.missing_bin, kernels)
         left_sums, right_sums = best.left[accept], best.right[accept]
-        if np.any(mids - starts[split_at] != left_sums[:, COUNT]):
+        # (the counts are global under ``reduce``: a rank's partition cannot be checked against them)
+        if reduce is None and np.any(mids - starts[split_at] != left_sums[:, COUNT]):
             raise InternalError("boosted trees: partition disagrees with the histogram counts")
 
         # Children, interleaved left/right in the order of their parents.
@@ -155,7 +165,7 @@ def grow_tree(binned, gradients, hessians, sample_indices, scratch, mapper, para
         if depth + 1 < params.max_depth and hist is not None:
             hist, slots = _children_histograms(data, hist, slots[split_at], child_starts,
                                                child_stops, child_sums, min_hessian_to_split,
-                                               max_slots, kernels)
+                                               max_slots, kernels, reduce, depth + 1)
         else:
             hist = slots = None
         starts, stops, sums = child_starts, child_stops, child_sums
@@ -169,7 +179,7 @@ def _splittable(sums, min_hessian):
 
 
 def _children_histograms(data, parent_hist, parent_slots, child_starts, child_stops, child_sums,
-                         min_hessian, max_slots, kernels):
+                         min_hessian, max_slots, kernels, reduce=None, depth=0):
     """Histograms of the next level: build each pair's smaller child, subtract for its sibling.
 
     Returns:
@@ -188,8 +198,16 @@ def _children_histograms(data, parent_hist, parent_slots, child_starts, child_st
     n_features, n_bins_total = parent_hist.shape[1], parent_hist.shape[2]
     hist = histogram.empty_histograms(2 * needed.size, n_features, n_bins_total)
     built_child = 2 * needed + small_side
-    histogram.build_histograms(*data, child_starts[built_child], child_stops[built_child],
-                               built_slot, hist, kernels)
+    if reduce is None:
+        histogram.build_histograms(*data, child_starts[built_child], child_stops[built_child],
+                                   built_slot, hist, kernels)
+    else:
+        # Built children back to back in one array: one allreduce for the whole level.
+        built = histogram.empty_histograms(needed.size, n_features, n_bins_total)
+        histogram.build_histograms(*data, child_starts[built_child], child_stops[built_child],
+                                   np.arange(needed.size, dtype=np.int64), built, kernels)
+        reduce(built, depth)
+        hist[built_slot] = built
     histogram.subtract_histograms(hist, parent_slots[needed], built_slot, sibling_slot, parent_hist,
                                   kernels)
     slots = np.full(2 * n_pairs, -1, np.int64)
@@ -198,8 +216,12 @@ def _children_histograms(data, parent_hist, parent_slots, child_starts, child_st
     return hist, slots
 
 
-def _candidates_without_parents(data, starts, stops, max_slots, mapper, split_params, kernels):
-    """Split candidates of nodes whose parents' histograms were not kept: built directly, in batches."""
+def _candidates_without_parents(data, starts, stops, max_slots, mapper, split_params, kernels,
+                                reduce=None, depth=0):
+    """Split candidates of nodes whose parents' histograms were not kept: built directly, in batches.
+
+    (Distributed, this level then takes one allreduce per batch: only past HISTOGRAM_BUDGET_BYTES.)
+    """
     binned = data[0]
     n_bins_total = mapper.missing_bin + 1
     parts = []
@@ -208,6 +230,8 @@ def _candidates_without_parents(data, starts, stops, max_slots, mapper, split_pa
         hist = histogram.empty_histograms(b1 - b0, binned.shape[0], n_bins_total)
         slots = np.arange(b1 - b0, dtype=np.int64)
         histogram.build_histograms(*data, starts[b0:b1], stops[b0:b1], slots, hist, kernels)
+        if reduce is not None:
+            reduce(hist, depth)
         parts.append(splitting.find_split_candidates(hist, slots, mapper.feature_kinds_,
                                                      mapper.n_bins_, mapper.missing_bin,
                                                      split_params, kernels))
