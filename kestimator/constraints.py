@@ -5,7 +5,7 @@ calls `variable.constraint(array)`).
 """
 import numpy as np
 
-from .errors import InvalidArgumentError, UnsafeFileError
+from .utils.keras_objects import ObjectCatalogue
 
 _EPSILON = 1e-7    # Keras's backend.epsilon(): keeps the division finite for an all-zero column
 
@@ -91,60 +91,14 @@ non_neg = NonNeg
 unit_norm = UnitNorm
 min_max_norm = MinMaxNorm
 
-_CLASSES = {"MaxNorm": MaxNorm, "NonNeg": NonNeg, "UnitNorm": UnitNorm, "MinMaxNorm": MinMaxNorm,
-            "max_norm": MaxNorm, "non_neg": NonNeg, "unit_norm": UnitNorm, "min_max_norm": MinMaxNorm}
+_CATALOGUE = ObjectCatalogue(
+    "constraint", "keras.constraints", Constraint,
+    {"MaxNorm": MaxNorm, "NonNeg": NonNeg, "UnitNorm": UnitNorm, "MinMaxNorm": MinMaxNorm,
+     "max_norm": MaxNorm, "non_neg": NonNeg, "unit_norm": UnitNorm, "min_max_norm": MinMaxNorm})
+_CLASSES = _CATALOGUE.classes
 
-
-def serialize(constraint):
-    if constraint is None:
-        return None
-    if not isinstance(constraint, Constraint):
-        name = getattr(constraint, "__name__", None)
-        if name is None:
-            raise InvalidArgumentError(f"cannot serialize constraint {constraint!r}")
-        return name
-    return {"module": "keras.constraints", "class_name": type(constraint).__name__,
-            "config": constraint.get_config(), "registered_name": None}
-
-
-def deserialize(config, custom_objects=None):
-    """A constraint from Keras's JSON form; class names only from this module or `custom_objects`.
-
-    Raises:
-        UnsafeFileError: an unknown class name.
-    """
-    custom_objects = custom_objects or {}
-    if isinstance(config, str):
-        obj = custom_objects.get(config) or _CLASSES.get(config)
-        if obj is None:
-            raise UnsafeFileError(f"unknown constraint {config!r}: not a kestimator constraint and not in "
-                                  "custom_objects")
-        return obj() if isinstance(obj, type) else obj
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise InvalidArgumentError(f"a constraint config must be a name or a {{class_name, config}} dict, got "
-                                   f"{config!r}")
-    name = config["class_name"]
-    cls = custom_objects.get(name) or _CLASSES.get(name)
-    if cls is None:
-        raise UnsafeFileError(f"unknown constraint class {name!r}: not a kestimator constraint and not in "
-                              "custom_objects")
-    args = dict(config.get("config") or {})
-    return cls.from_config(args) if hasattr(cls, "from_config") else cls(**args)
-
-
-def get(identifier):
-    """A constraint from None, a name, a config dict, an instance or a callable.
-
-    Raises:
-        InvalidArgumentError: the identifier names no constraint.
-    """
-    if identifier is None or isinstance(identifier, Constraint):
-        return identifier
-    if isinstance(identifier, (str, dict)):
-        try:
-            return deserialize(identifier)
-        except UnsafeFileError as e:
-            raise InvalidArgumentError(str(e)) from None
-    if callable(identifier):
-        return identifier
-    raise InvalidArgumentError(f"cannot interpret {identifier!r} as a constraint")
+# serialize(constraint) -> JSON form; deserialize(config, custom_objects=None) -> constraint, raising
+# UnsafeFileError for a name neither here nor in custom_objects; get(identifier) -> constraint or callable.
+serialize = _CATALOGUE.serialize
+deserialize = _CATALOGUE.deserialize
+get = _CATALOGUE.get

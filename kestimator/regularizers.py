@@ -5,7 +5,7 @@ import numpy as np
 from .engine.ops import math_ops as _m
 from .engine.ops import reduce_ops as _r
 from .engine.ops.core import convert_to_tensor
-from .errors import InvalidArgumentError, UnsafeFileError
+from .utils.keras_objects import ObjectCatalogue
 
 
 def _f32(v):
@@ -83,61 +83,13 @@ def l1_l2(l1=0.01, l2=0.01):
     return L1L2(l1=l1, l2=l2)
 
 
-_CLASSES = {"L1L2": L1L2, "L1": L1, "L2": L2, "l1": L1, "l2": L2, "l1_l2": L1L2}
+_CATALOGUE = ObjectCatalogue("regularizer", "keras.regularizers", Regularizer,
+                             {"L1L2": L1L2, "L1": L1, "L2": L2, "l1": L1, "l2": L2, "l1_l2": L1L2},
+                             names={"l1": l1, "l2": l2, "l1_l2": l1_l2})
+_CLASSES = _CATALOGUE.classes
 
-
-def serialize(regularizer):
-    if regularizer is None:
-        return None
-    if not isinstance(regularizer, Regularizer):
-        name = getattr(regularizer, "__name__", None)
-        if name is None:
-            raise InvalidArgumentError(f"cannot serialize regularizer {regularizer!r}")
-        return name
-    return {"module": "keras.regularizers", "class_name": type(regularizer).__name__,
-            "config": regularizer.get_config(), "registered_name": None}
-
-
-def deserialize(config, custom_objects=None):
-    """A regularizer from Keras's JSON form; class names only from this module or `custom_objects`.
-
-    Raises:
-        UnsafeFileError: an unknown class name.
-    """
-    custom_objects = custom_objects or {}
-    if isinstance(config, str):
-        if config in custom_objects:
-            obj = custom_objects[config]
-            return obj() if isinstance(obj, type) else obj
-        if config in ("l1", "l2", "l1_l2"):
-            return {"l1": l1, "l2": l2, "l1_l2": l1_l2}[config]()
-        raise UnsafeFileError(f"unknown regularizer {config!r}: not a kestimator regularizer and not in "
-                              "custom_objects")
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise InvalidArgumentError(f"a regularizer config must be a name or a {{class_name, config}} dict, got "
-                                   f"{config!r}")
-    name = config["class_name"]
-    cls = custom_objects.get(name) or _CLASSES.get(name)
-    if cls is None:
-        raise UnsafeFileError(f"unknown regularizer class {name!r}: not a kestimator regularizer and not in "
-                              "custom_objects")
-    args = dict(config.get("config") or {})
-    return cls.from_config(args) if hasattr(cls, "from_config") else cls(**args)
-
-
-def get(identifier):
-    """A regularizer from None, a name ("l2"), a config dict, an instance or a callable.
-
-    Raises:
-        InvalidArgumentError: the identifier names no regularizer.
-    """
-    if identifier is None or isinstance(identifier, Regularizer):
-        return identifier
-    if isinstance(identifier, (str, dict)):
-        try:
-            return deserialize(identifier)
-        except UnsafeFileError as e:
-            raise InvalidArgumentError(str(e)) from None
-    if callable(identifier):
-        return identifier
-    raise InvalidArgumentError(f"cannot interpret {identifier!r} as a regularizer")
+# serialize(regularizer) -> JSON form; deserialize(config, custom_objects=None) -> regularizer, raising
+# UnsafeFileError for a name neither here nor in custom_objects; get(identifier) -> regularizer or callable.
+serialize = _CATALOGUE.serialize
+deserialize = _CATALOGUE.deserialize
+get = _CATALOGUE.get

@@ -14,11 +14,22 @@ from ..engine import eager as _eager
 _uids = {}
 _local = threading.local()
 _rng = [np.random.default_rng()]
+# The seeds of random ops (Dropout masks...) that layers create without a seed of their own come from a
+# stream separate from the weights', so adding a Dropout leaves the next layers' initial weights unchanged.
+_op_seed_rng = [np.random.default_rng()]
 
 
 def set_random_seed(seed):
-    """Seed the generator new weights are sampled from (initializers without their own seed)."""
+    """Seed the generator new weights are sampled from (initializers without their own seed), and the one
+    unseeded random layers (Dropout, SpatialDropout, RNN dropout) draw their op seeds from."""
     _rng[0] = np.random.default_rng(seed)
+    _op_seed_rng[0] = np.random.default_rng(None if seed is None else [int(seed), 1])
+
+
+def draw_op_seed():
+    """An op seed for a random layer built without `seed=`: repeatable after `set_random_seed(s)`, as
+    tf.keras draws a seed for each unseeded random layer from its seeded global generator."""
+    return int(_op_seed_rng[0].integers(1, 2 ** 31 - 1))
 
 
 def reset_uids():

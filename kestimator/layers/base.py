@@ -29,9 +29,9 @@ KerasTensor: .shape (TensorShape, batch None) .dtype .name ._keras_history = (la
 Node: .layer .call_args .call_kwargs .outputs (structure) .input_tensors / .output_tensors (flat KerasTensors)
     .map_arguments(lookup) -> (args, kwargs) with each KerasTensor replaced by lookup(keras_tensor).
 
-Helpers: `set_random_seed(seed)` (weights' NumPy generator), `reset_uids()` (fresh layer names, as
-`clear_session`), `layer_name_scope(name)` (prefix weight names, e.g. for subclassed models),
-`learning_phase_scope(value)`.
+Helpers: `set_random_seed(seed)` (weights' NumPy generator and random layers' op seeds), `reset_uids()`
+(fresh layer names, as `clear_session`), `layer_name_scope(name)` (prefix weight names, e.g. for
+subclassed models), `learning_phase_scope(value)`.
 
 Weight lives in weight.py, KerasTensor and Node in keras_tensor.py, the process-wide state in _context.py;
 all of them are re-exported here, so `from kestimator.layers.base import ...` is the one import path.

@@ -6,6 +6,7 @@ from ..engine.ops.core import ones_like
 from ..engine.ops.random_ops import dropout as _dropout
 from ..errors import InvalidArgumentError
 from . import _serialize as S
+from ._context import draw_op_seed
 from .base import InputSpec, Layer
 
 
@@ -119,6 +120,9 @@ class Dropout(Layer):
         self.rate = float(rate)
         self.noise_shape = list(noise_shape) if noise_shape is not None else None
         self.seed = seed
+        # without a seed, one drawn now from the layers' seeded stream: two models built after the same
+        # set_random_seed(s) drop the same units (the config keeps seed=None, as Keras's)
+        self._op_seed = draw_op_seed() if seed is None else seed
         self.supports_masking = True
 
     def _keep_axes(self, x):
@@ -131,8 +135,8 @@ class Dropout(Layer):
             return inputs
         keep = self._keep_axes(inputs)
         if keep is None or all(keep):
-            return _dropout(inputs, rate=self.rate, seed=self.seed)
-        return _noise_dropout(inputs, self.rate, keep, self.seed)
+            return _dropout(inputs, rate=self.rate, seed=self._op_seed)
+        return _noise_dropout(inputs, self.rate, keep, self._op_seed)
 
     def get_config(self):
         config = super().get_config()

@@ -98,13 +98,13 @@ class RNN(Layer):
         if fast:
             if training and cell.dropout > 0:
                 from .core import _noise_dropout
-                x = _noise_dropout(x, cell.dropout, [True, False, True], None)
+                x = _noise_dropout(x, cell.dropout, [True, False, True], cell._dropout_seeds[0])
             seq = cell.project(x)
         else:
             seq = x
         rec_mask = None
         if fast and training and cell.recurrent_dropout > 0:
-            rec_mask = _dropout(ones_like(states[0]), rate=cell.recurrent_dropout)
+            rec_mask = _dropout(ones_like(states[0]), rate=cell.recurrent_dropout, seed=cell._dropout_seeds[1])
         order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)
         step_inputs = _ops.unstack(seq, 1)
         outputs = []

@@ -13,6 +13,7 @@ from ..engine.ops import reduce_ops as _r
 from ..errors import InvalidArgumentError
 from . import _ops
 from . import _serialize as S
+from ._context import draw_op_seed
 from .base import Layer
 
 
@@ -63,6 +64,8 @@ class _Cell(Layer):
         self.bias_constraint = S.get_constraint(bias_constraint)
         self.dropout = min(1.0, max(0.0, float(dropout)))
         self.recurrent_dropout = min(1.0, max(0.0, float(recurrent_dropout)))
+        # op seeds of the input and recurrent dropout masks, repeatable after set_random_seed (see Dropout)
+        self._dropout_seeds = (draw_op_seed(), draw_op_seed())
 
     @property
     def state_size(self):

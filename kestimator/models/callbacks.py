@@ -99,14 +99,36 @@ def _overrides_any(cb, hooks):
 
 
 class CallbackList:
-    """Calls a list of callbacks; batch hooks only for the callbacks that override them."""
+    """Calls a list of callbacks; batch hooks only for the callbacks that override them.
 
-    def __init__(self, callbacks=None, model=None, params=None):
-        self.callbacks = list(callbacks or [])
+    The order is tf.keras's: the callbacks given, then a History and then a progress bar added by
+    `add_history` / `add_progbar`, so both record the epoch logs after every other callback has written
+    into them (a ProgbarLogger anywhere in the list is moved last for the same reason).
+
+    Args:
+        callbacks: Callback objects.
+        add_history: append a History unless one is in `callbacks`.
+        add_progbar: append a ProgbarLogger unless one is in `callbacks`.
+        model: the model each callback gets with `set_model`.
+        params: dict given to each callback's `set_params` (tf.keras passes them as keywords; both work).
+    """
+
+    def __init__(self, callbacks=None, add_history=False, add_progbar=False, model=None, params=None,
+                 **more_params):
+        from .progbar import ProgbarLogger   # progbar imports this module
+        given = list(callbacks or [])
+        if add_history and not any(isinstance(cb, History) for cb in given):
+            given.append(History())
+        if add_progbar and not any(isinstance(cb, ProgbarLogger) for cb in given):
+            given.append(ProgbarLogger(count_mode="steps"))
+        bars = [cb for cb in given if isinstance(cb, ProgbarLogger)]
+        self.callbacks = [cb for cb in given if not isinstance(cb, ProgbarLogger)] + bars
+        self._history = next((cb for cb in self.callbacks if isinstance(cb, History)), None)
+        self._progbar = bars[0] if bars else None
         if model is not None:
             self.set_model(model)
-        if params is not None:
-            self.set_params(params)
+        if params is not None or more_params:
+            self.set_params({**(params or {}), **more_params})
         self._find_batch_hooks()
 
     def _find_batch_hooks(self):

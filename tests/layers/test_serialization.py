@@ -165,3 +165,38 @@ def test_tf1_dense_helper_creates_named_graph_variables():
     with pytest.raises(InvalidArgumentError, match="last dimension"):
         with ke.Graph().as_default():
             L.dense(ke.placeholder(ke.float32, [None, None]), 2)
+
+
+@pytest.mark.parametrize("module, kind, name, cls", [(constraints, "constraint", "non_neg", constraints.NonNeg),
+                                                     (regularizers, "regularizer", "l2", regularizers.L2)])
+def test_constraints_and_regularizers_share_the_keras_serialization_rules(module, kind, name, cls):
+    # a plain string builds the default object; an instance round-trips through Keras's JSON form
+    assert type(module.get(name)) is cls and type(module.deserialize(name)) is cls
+    obj = module.get(name)
+    cfg = module.serialize(obj)
+    assert cfg == {"module": f"keras.{kind}s", "class_name": cls.__name__, "config": obj.get_config(),
+                   "registered_name": None}
+    assert module.get(cfg).get_config() == obj.get_config() and module.get(obj) is obj
+    assert module.serialize(None) is None and module.get(None) is None
+
+    # functions serialize by name; custom objects resolve by name (a class is instantiated, a function kept)
+    def scale_down(w):
+        return w
+    assert module.serialize(scale_down) == "scale_down" and module.get(scale_down) is scale_down
+    assert module.deserialize("scale_down", custom_objects={"scale_down": scale_down}) is scale_down
+    assert type(module.deserialize({"class_name": "Mine", "config": {}}, custom_objects={"Mine": cls})) is cls
+    assert type(module.deserialize(name, custom_objects={name: cls})) is cls
+
+    # unknown names: UnsafeFileError from deserialize (file contents), InvalidArgumentError from get (user code)
+    with pytest.raises(UnsafeFileError, match=f"unknown {kind} 'os.system'"):
+        module.deserialize("os.system")
+    with pytest.raises(UnsafeFileError, match=f"unknown {kind} class 'Evil'"):
+        module.deserialize({"class_name": "Evil", "config": {}})
+    with pytest.raises(InvalidArgumentError, match=f"unknown {kind} 'nope'"):
+        module.get("nope")
+    with pytest.raises(InvalidArgumentError, match=f"{kind} config must be a name"):
+        module.deserialize({"config": {}})
+    with pytest.raises(InvalidArgumentError, match=f"as a {kind}"):
+        module.get(3)
+    with pytest.raises(InvalidArgumentError, match=f"cannot serialize {kind}"):
+        module.serialize(object())

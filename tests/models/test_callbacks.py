@@ -228,3 +228,30 @@ def test_dataset_with_steps_per_epoch_continues_across_epochs():
     rec = keras.callbacks.LambdaCallback(on_batch_end=lambda b, logs: seen.append(b))
     model.fit(Dataset.from_tensor_slices((x, y)).batch(10), steps_per_epoch=3, epochs=3, verbose=0, callbacks=[rec])
     assert seen == [0, 1, 2] * 3
+
+
+def test_history_and_progress_bar_see_what_callbacks_write_into_epoch_logs(capsys):
+    # tf.keras's CallbackList order: the given callbacks, then History, then the progress bar
+    x, y = _data()
+    model = _model()
+    history = model.fit(x, y, epochs=2, batch_size=8, verbose=2, callbacks=[Script("extra", [0.25, 0.5])])
+    assert history.history["extra"] == [0.25, 0.5]
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert len(lines) == 2
+    assert "extra: 0.2500" in lines[0] and "extra: 0.5000" in lines[1], lines
+    # a History the caller passes stays where it is, as in tf.keras: it records before later callbacks
+    own = keras.callbacks.History()
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[own, Script("late", [1.0])])
+    assert "late" not in own.history and model.history is own
+
+
+def test_callback_list_adds_history_then_progress_bar_last():
+    from kestimator.models.progbar import ProgbarLogger
+    user, bar = Script("k", [0]), ProgbarLogger()
+    cbl = keras.callbacks.CallbackList([bar, user], add_history=True, add_progbar=True, verbose=0, epochs=1)
+    assert [type(cb) for cb in cbl] == [Script, keras.callbacks.History, ProgbarLogger]
+    assert cbl.callbacks[2] is bar and cbl._progbar is bar and cbl._history is cbl.callbacks[1]
+    assert user.params == {"verbose": 0, "epochs": 1}
+    cbl = keras.callbacks.CallbackList([user], add_history=True, add_progbar=True)
+    assert [type(cb) for cb in cbl] == [Script, keras.callbacks.History, ProgbarLogger]
+    assert [type(cb) for cb in keras.callbacks.CallbackList([user])] == [Script]

@@ -24,21 +24,97 @@ def _bce(y, p):
     return -(y * np.log(p + 1e-7) + (1 - y) * np.log(1 - p + 1e-7))
 
 
-def test_digits_mlp_learns_like_tf_keras_in_five_epochs():
-    # tf_keras 2.21 with this model, optimizer and split: test accuracy 0.942, 0.924, 0.938 (seeds 0-2);
-    # kestimator over seeds 0-5: 0.918-0.936. Below 0.90 means training is broken, not unlucky.
+def _digits(scale_to_unit_variance=True):
+    """sklearn's digits, a stratified 75/25 split; features standardized with the training split's mean and
+    standard deviation (sklearn's StandardScaler), the usual preparation for an MLP."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
     d = load_digits()
-    x = (d.images / 16.0).astype(np.float32)
-    xtr, xte, ytr, yte = train_test_split(x, d.target, test_size=0.25, random_state=0, stratify=d.target)
-    model = keras.Sequential([keras.layers.Flatten(input_shape=(8, 8)), keras.layers.Dense(128, activation="relu"),
-                              keras.layers.Dense(10, activation="softmax")])
+    xtr, xte, ytr, yte = train_test_split(d.data.astype(np.float32), d.target, test_size=0.25, random_state=0,
+                                          stratify=d.target)
+    scaler = StandardScaler().fit(xtr)
+    return scaler.transform(xtr).astype(np.float32), ytr, scaler.transform(xte).astype(np.float32), yte
+
+
+def test_digits_mlp_reaches_095_in_five_epochs():
+    # Issue 3's gate. Setup: StandardScaler inputs, Dense 128 relu -> Dense 10 softmax, Adam 1e-3, batch 8,
+    # 5 epochs. Test accuracy, seeds 0-9 (tests/models/test_training.py setup run in both frameworks):
+    #   tf_keras 2.21: 0.971 0.973 0.973 0.980 0.982 0.971 0.971 0.971 0.976 0.976   (min 0.971)
+    #   kestimator:    0.967 0.976 0.971 0.971 0.980 0.976 0.980 0.973 0.978 0.980   (min 0.967)
+    # The same in tf_keras with other setups (seeds 0-5): pixels / 16 with batch 32 0.924-0.942, batch 8
+    # 0.944-0.962; StandardScaler with batch 32 0.947-0.960, batch 16 0.960-0.973 (seeds 0-9): the bar
+    # needs both standardized inputs and a batch below 32, in either framework.
+    xtr, ytr, xte, yte = _digits()
+    accuracies = []
+    for seed in range(10):
+        keras.utils.set_random_seed(seed)
+        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(128, activation="relu"),
+                                  keras.layers.Dense(10, activation="softmax")])
+        model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        history = model.fit(xtr, ytr, epochs=5, batch_size=8, verbose=0)
+        assert len(history.history["loss"]) == 5 and history.history["loss"][-1] < history.history["loss"][0]
+        accuracies.append(model.evaluate(xte, yte, verbose=0)[1])
+    assert min(accuracies) >= 0.95, accuracies
+
+
+def _shifted(images, labels):
+    """The 9 one-pixel shifts (zero fill) of each 8x8 image: 12,123 training images from 1,347, the
+    classic way to grow a small digits set (about the size of the 12,800-image CNN benchmark set)."""
+    pad = np.pad(images, ((0, 0), (1, 1), (1, 1)))
+    shifted = [pad[:, 1 + dy:9 + dy, 1 + dx:9 + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    return np.concatenate(shifted), np.tile(labels, 9)
+
+
+def _shifted_digits_16x16():
+    """Training images and their one-pixel shifts, each pixel standardized (StandardScaler fitted on the
+    shifted training set), upsampled to 16x16 by repeating pixels; the 450 untouched test images."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+    d = load_digits()
+    xtr, xte, ytr, yte = train_test_split(d.images.astype(np.float32), d.target, test_size=0.25, random_state=0,
+                                          stratify=d.target)
+    xtr, ytr = _shifted(xtr, ytr)
+    scaler = StandardScaler().fit(xtr.reshape(len(xtr), -1))
+    block = np.ones((2, 2), np.float32)
+
+    def prepare(x):
+        x = scaler.transform(x.reshape(len(x), -1)).astype(np.float32).reshape(-1, 8, 8)
+        return np.kron(x, block)[..., None]
+    return prepare(xtr), ytr, prepare(xte), yte
+
+
+def _small_cnn_accuracy(seed, data):
+    """Issue 3's small CNN (Conv 3x3x32 relu -> MaxPool 2 -> Conv 3x3x64 relu -> MaxPool 2 -> Flatten ->
+    Dense 10 softmax), Adam 1e-3, batch 32, 5 epochs: its test accuracy."""
+    xtr, ytr, xte, yte = data
+    keras.utils.set_random_seed(seed)
+    L = keras.layers
+    model = keras.Sequential([keras.Input(xtr.shape[1:]), L.Conv2D(32, 3, activation="relu"), L.MaxPooling2D(2),
+                              L.Conv2D(64, 3, activation="relu"), L.MaxPooling2D(2), L.Flatten(),
+                              L.Dense(10, activation="softmax")])
     model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    history = model.fit(xtr, ytr, epochs=5, verbose=0)
-    loss, acc = model.evaluate(xte, yte, verbose=0)
-    assert acc >= 0.90, acc
-    assert len(history.history["loss"]) == 5 and history.history["loss"][-1] < history.history["loss"][0]
+    model.fit(xtr, ytr, epochs=5, batch_size=32, verbose=0)
+    return model.evaluate(xte, yte, verbose=0)[1]
+
+
+# Test accuracy of _small_cnn_accuracy on _shifted_digits_16x16, seeds 0-4, the same setup in both frameworks:
+#   tf_keras 2.21: 0.978 0.991 0.973 0.984 0.980
+#   kestimator:    0.989 0.984 0.984 0.978 0.984
+# Without the shifted copies (1,347 training images; 16x16, batch 16) both fall short of 0.97 on some seeds:
+# tf_keras 0.931-0.976, kestimator 0.962-0.976 (seeds 0-4); at 24x24 with batch 8, tf_keras 0.933-0.982.
+# One run is about 11 s of CPU time; seed 0 runs in the default tier, seeds 1-4 in the slow one.
+def test_digits_small_cnn_reaches_097_in_five_epochs():
+    acc = _small_cnn_accuracy(0, _shifted_digits_16x16())
+    assert acc >= 0.97, acc
+
+
+@pytest.mark.slow
+def test_digits_small_cnn_reaches_097_over_seeds():
+    data = _shifted_digits_16x16()
+    accuracies = [_small_cnn_accuracy(seed, data) for seed in range(1, 5)]
+    assert min(accuracies) >= 0.97, accuracies
 
 
 def test_one_sgd_step_matches_numpy_gradient():
