@@ -14,7 +14,7 @@ _SUBMODULES = {
     "nn", "feature_column", "utils", "config", "datasets", "saved_model", "optimize", "distributed",
     "initializers", "activations", "regularizers", "constraints", "callbacks", "io", "cli", "train",
 }
-_ALIASES = {"nn": "kestimator.engine.nn", "initializers": "kestimator.initializers"}
+_ALIASES = {"nn": "kestimator.engine.nn", "initializers": "kestimator.initializers", "train": "kestimator.engine.train"}
 
 
 def __getattr__(name):

@@ -15,9 +15,29 @@ from .build_objects import nested_kwargs, split_ref
 
 # ---- the estimator ---------------------------------------------------------------------------------------
 def run_config(run_cfg):
-    """``RunConfig`` from the resolved ``run_config`` section."""
+    """``RunConfig`` from the resolved ``run_config`` section; inside an active MultiWorkerMirroredStrategy
+    scope (a data-parallel ``kestimator train``) with train_distribute and eval_distribute set to it."""
     from ..estimators import RunConfig
+    strategy = _active_strategy()
+    if strategy is not None:
+        return RunConfig(**run_cfg, train_distribute=strategy, eval_distribute=strategy)
     return RunConfig(**run_cfg)
+
+
+def _active_strategy():
+    module = sys.modules.get("kestimator.distributed.strategy")   # loaded only when a strategy exists
+    return module.get_strategy() if module is not None else None
+
+
+def _rows_of_this_pipeline(features, labels, input_context, batch_size):
+    """(features, labels, batch size) of input pipeline ``input_context`` (rows id::n, batch / n: together
+    the pipelines' i-th batches hold the rows of one global batch), or all of them without a context."""
+    if input_context is None or input_context.num_input_pipelines == 1:
+        return features, labels, batch_size
+    rows = slice(input_context.input_pipeline_id, None, input_context.num_input_pipelines)
+    features = {k: v[rows] for k, v in features.items()}
+    labels = labels[rows] if labels is not None else None
+    return features, labels, input_context.get_per_replica_batch_size(batch_size)
 
 
 def _accepts(obj, name):
@@ -82,14 +102,25 @@ def train_input_fn(features, labels, train_cfg):
     resumed call skips exactly the batches the interrupted one had used)."""
     from ..estimators.inputs import numpy_input_fn
     epochs = train_cfg.get("num_epochs")
-    return numpy_input_fn(features, labels, batch_size=train_cfg["batch_size"], num_epochs=epochs,
-                          shuffle=bool(train_cfg.get("shuffle", True)))
+
+    def input_fn(config=None, input_context=None):   # data-parallel train: this rank's rows, batch_size global
+        x, y, batch = _rows_of_this_pipeline(features, labels, input_context, train_cfg["batch_size"])
+        shuffle = bool(train_cfg.get("shuffle", True))
+        return numpy_input_fn(x, y, batch_size=batch, num_epochs=epochs, shuffle=shuffle)(config)
+    return input_fn
 
 
 def eval_input_fn(features, labels, batch_size):
     """One ordered pass over ``features`` (and ``labels``, None for predict)."""
     from ..estimators.inputs import numpy_input_fn
-    return numpy_input_fn(features, labels, batch_size=batch_size, num_epochs=1, shuffle=False)
+
+    def input_fn(config=None, input_context=None):   # eval_distribute: this rank's rows, metrics summed
+        x, y = features, labels
+        if input_context is not None and input_context.num_input_pipelines > 1:
+            rows = slice(input_context.input_pipeline_id, None, input_context.num_input_pipelines)
+            x, y = {k: v[rows] for k, v in features.items()}, labels[rows] if labels is not None else None
+        return numpy_input_fn(x, y, batch_size=batch_size, num_epochs=1, shuffle=False)(config)
+    return input_fn
 
 
 def steps_for_epochs(n_rows, num_epochs, batch_size):
@@ -211,6 +242,10 @@ def train_estimator(run):
     n_rows = len(next(iter(x.values())))
     start = global_step(run.model_dir)
     target, resumed = train_target(run, start, n_rows)
+    strategy = _active_strategy()
+    if strategy is not None and strategy.num_replicas_in_sync > 1:   # the chief's run directory decides
+        from ..distributed import broadcast
+        target, resumed = broadcast([target, resumed], root=0, name="train target")
     if resumed:
         print(f"resuming the interrupted training in {run.model_dir}: global step {start} of {target}")
     elif start:

@@ -27,6 +27,7 @@ read, built or written. Then:
     Keras: writes a serving copy of the model (``export/model.h5``, no optimizer state); Estimator:
     ``export_saved_model`` into ``run_dir/export/<timestamp>``.
 """
+import contextlib
 import json
 import os
 import sys
@@ -206,23 +207,67 @@ def train(config_path, overrides=(), output=None):
     """
     run = prepare(config_path, overrides, output)
     _check_device(run)
+    strategy = _strategy(run)
+    if strategy is not None and strategy.cluster_resolver.task_id != 0:
+        return _train_worker(strategy, config_path, overrides, None if run.is_keras else run.model_dir)
     run.dir.create()
     with _rd.logging_to(run.dir.log):
         _header(run, "train")
         dump_resolved(run.cfg, run.dir.file(_rd.RESOLVED_CONFIG))
         _seed_everything(run.cfg["seed"])
         started = time.perf_counter()
-        if run.is_keras:
-            from .build_keras import train_keras
-            metrics = train_keras(run)
-        else:
-            from .build_estimator import train_estimator
-            metrics = train_estimator(run)
+        if strategy is not None:
+            print(f"data-parallel on {strategy.num_replicas_in_sync} MPI ranks (MultiWorkerMirroredStrategy); "
+                  f"{'fit' if run.is_keras else 'train'}.batch_size is the global batch")
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            metrics = _train_model(run)
         metrics["seconds"] = round(time.perf_counter() - started, 3)
         curves = metrics.pop("_curves", None)
         if _plot(run, curves):
             metrics["curves"] = run.plot_file
         _finish(run, metrics, "Final metrics")
+    return 0
+
+
+def _strategy(run):
+    """The MultiWorkerMirroredStrategy a `train` runs under, or None.
+
+    ``distribute: auto`` (the default) trains data-parallel when an MPI launcher (mpiexec, srun) started
+    several processes; ``multi_worker_mirrored`` always uses the strategy; ``none`` never.
+    """
+    mode = run.cfg.get("distribute") or "auto"
+    if mode == "none":
+        return None
+    from .. import distributed as kd
+    if mode == "auto" and not (kd.launched_by_mpi() and kd.size() > 1):
+        return None
+    return kd.MultiWorkerMirroredStrategy()
+
+
+def _train_model(run):
+    if run.is_keras:
+        from .build_keras import train_keras
+        return train_keras(run)
+    from .build_estimator import train_estimator
+    return train_estimator(run)
+
+
+def _train_worker(strategy, config_path, overrides, model_dir):
+    """A non-chief rank of a data-parallel `train`: the same training (it takes part in every collective),
+    with its outputs in a temporary folder that is deleted afterwards and its printing silenced; the chief
+    writes the run directory. An estimator's model_dir stays the chief's (`model_dir`): checkpoints are
+    written there by the chief alone and read by every rank on a restart."""
+    import tempfile
+    overrides = list(overrides or ())
+    if model_dir is not None:
+        overrides.append("run_config.model_dir=" + json.dumps(os.path.abspath(model_dir)))
+    with tempfile.TemporaryDirectory(prefix="kestimator_rank_") as tmp, \
+            open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        run = prepare(config_path, overrides, tmp)
+        run.dir.create()
+        _seed_everything(run.cfg["seed"])
+        with strategy.scope():
+            _train_model(run)
     return 0
 
 

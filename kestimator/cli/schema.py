@@ -15,6 +15,8 @@ Top-level sections (every one optional except ``data`` and one of ``model`` / ``
 ==================  =====================================================================================
 ``seed``            int (default 0): seeds training and the row shuffle of data sources
 ``device``          ``auto`` (default), ``cpu``, ``gpu``, ``/gpu:1`` ...
+``distribute``      ``auto`` (default: data-parallel when an MPI launcher started several processes),
+                    ``multi_worker_mirrored`` (always, tf.distribute's name) or ``none``
 ``data``            ``train`` / ``eval`` / ``validation`` / ``test`` sources (:mod:`.schema_data`)
 ``model``           ``sequential: [{Layer: {kwargs}}, ...]`` or ``functional: {inputs, layers, outputs}``
 ``compile``         ``optimizer`` (name or ``{Name: {kwargs}}``, default rmsprop), ``loss``, ``metrics``,
@@ -47,7 +49,7 @@ from .schema_data import DATA
 from .schema_registry import RegistryRef, lookup
 
 REGISTRY_KINDS = ("layer", "optimizer", "loss", "metric", "callback", "estimator")
-TOP_LEVEL_KEYS = ("seed", "device", "data", "model", "compile", "fit", "callbacks", "feature_columns",
+TOP_LEVEL_KEYS = ("seed", "device", "distribute", "data", "model", "compile", "fit", "callbacks", "feature_columns",
                   "estimator", "run_config", "train", "evaluate", "output")
 KERAS_SECTIONS = ("compile", "fit", "callbacks")
 ESTIMATOR_SECTIONS = ("feature_columns", "run_config", "train")
@@ -232,6 +234,7 @@ EVALUATE = Struct({
 SEED = Nullable(Int(min=0))
 DEVICE = Str(pattern=r"(?i)auto|/?(device:)?(cpu|gpu)(:\d+)?",
              describe="a device: auto, cpu, gpu, /cpu:0, /gpu:1 ...")
+DISTRIBUTE = Str(choices=("auto", "multi_worker_mirrored", "none"))
 
 
 def _check_output(default_dir):
@@ -287,6 +290,7 @@ def _check_top(config, ctx, source):
     out["output"] = _section(config, "output", _check_output(os.path.join("runs", stem)), ctx, {})
     out["seed"] = _section(config, "seed", SEED, ctx, 0) if "seed" in config else 0
     out["device"] = _section(config, "device", DEVICE, ctx, "auto") if "device" in config else "auto"
+    out["distribute"] = _section(config, "distribute", DISTRIBUTE, ctx, "auto") if "distribute" in config else "auto"
     out["data"] = _section(config, "data", DATA, ctx, REQUIRED)
 
     has_model = config.get("model") is not None

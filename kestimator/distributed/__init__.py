@@ -41,16 +41,20 @@ needs exactly these calls; all are no-ops in a one-process run:
                array per level: gradient and hessian histograms of all nodes and features).
 * shutdown:    nothing required; `shutdown()` stops the stall inspector early.
 
+Where they are wired in: fit / evaluate (models/distributed_fit.py, for a model compiled in
+`strategy.scope()`), Estimator.train / evaluate and train_and_evaluate (estimator_training.py, for
+`RunConfig(train_distribute=..., eval_distribute=...)`), `kestimator train` (cli/runner.py).
+
 Module map: _runtime (launch detection, init, excepthook), _inspector (deadlines, stall report),
 collectives (allreduce, broadcast, allgather, barrier, metadata check), reducer (fused gradient
 buckets), optimizer (DistributedOptimizer), sync (variable/seed broadcast), hooks (Estimator),
-callbacks (Keras), sharding, chief, strategy (tf.distribute names).
+callbacks (Keras), sharding, chief, strategy (tf.distribute names), estimator_training.
 """
 import importlib
 
 from ._runtime import abort, init, launched_by_mpi, set_collective_timeout, shutdown  # noqa: F401
 from ._runtime import ensure_init as _ensure_init
-from .chief import chief_only, is_chief, on_chief  # noqa: F401
+from .chief import chief_only, chief_section, is_chief, on_chief  # noqa: F401
 from .collectives import allgather, allgather_object, allreduce, barrier, broadcast  # noqa: F401
 from .sharding import InputContext, equal_steps, input_context, shard_files, shard_range  # noqa: F401
 

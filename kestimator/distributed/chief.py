@@ -5,7 +5,9 @@ a checkpoint before the chief finished writing it. An exception inside `fn` on t
 swallowed: it propagates there (and the abort-on-exception hook ends the job) while the other ranks
 wait at the barrier.
 """
+import contextlib
 import functools
+import threading
 
 from . import collectives
 from ._runtime import ensure_init
@@ -14,6 +16,21 @@ from ._runtime import ensure_init
 def is_chief():
     """True on rank 0 (and in a one-process run)."""
     return ensure_init().rank == 0
+
+
+_section = threading.local()
+
+
+@contextlib.contextmanager
+def chief_section():
+    """Mark code that runs on the chief alone while the other ranks wait (e.g. a saving listener inside a
+    chief-only checkpoint): an `on_chief` call inside it just calls its function, since a collective there
+    would never be matched by the other ranks."""
+    _section.depth = getattr(_section, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _section.depth -= 1
 
 
 def on_chief(fn, *args, barrier=True, broadcast_result=False, **kwargs):
@@ -31,6 +48,8 @@ def on_chief(fn, *args, barrier=True, broadcast_result=False, **kwargs):
         whatever fn raises, on the chief.
     """
     st = ensure_init()
+    if getattr(_section, "depth", 0):   # already on the chief alone: no collective
+        return fn(*args, **kwargs)
     result = fn(*args, **kwargs) if st.rank == 0 else None
     if broadcast_result:
         result = collectives.broadcast(result, root=0, name=f"on_chief {getattr(fn, '__name__', 'fn')}")

@@ -2,23 +2,20 @@
 
 `DistributedOptimizer(ks.optimizers.Adam(1e-3))` returns an object of a subclass of the wrapped class
 that is named like it ("Adam"): `isinstance(opt, Adam)` holds, `get_config()` / `ks.optimizers.serialize`
-save a plain Adam, and it has the same iterations, learning-rate variable and slots. Only
-`apply_gradients` differs: instead of the fused "ApplyOptimizer" op it adds a
-"DistributedApplyOptimizer" op whose kernel hands the gradient slab to a `GradientReducer` (fused
-bucketed allreduce in a fixed order) and then runs the wrapped optimizer's own update kernel on the
-averaged slab. The op asks the Plan for the same contiguous gradient buffer as ApplyOptimizer, so the
-common case sends the Plan's gradient slab straight to MPI with no packing copy.
+save a plain Adam, and it has the same iterations, learning-rate variable and slots. Only the
+base class's `_aggregate_gradients` hook differs: instead of the fused "ApplyOptimizer" op, the base
+`apply_gradients` adds a "DistributedApplyOptimizer" op whose kernel hands the gradient slab to a
+`GradientReducer` (fused bucketed allreduce in a fixed order) and then runs the wrapped optimizer's own
+update kernel on the averaged slab. The op asks the Plan for the same contiguous gradient buffer as
+ApplyOptimizer, so the common case sends the Plan's gradient slab straight to MPI with no packing copy.
 
 `compute_gradients` / `get_gradients` return LOCAL gradients (the reduction happens inside the update
 op); clipping (clipnorm / clipvalue / global_clipnorm) applies to the averaged gradients, as with
 TensorFlow's MirroredStrategy.
 """
-import numpy as np
-
 from .. import optimizers as _optimizers
 from ..engine import dtypes as _dt
-from ..engine.ops.core import convert_to_tensor, group
-from ..engine.registry import apply_op, register
+from ..engine.registry import register
 from ..errors import InvalidArgumentError
 from ..optimizers.base import Optimizer, _UpdateKernel
 from .reducer import DEFAULT_BUCKET_BYTES, GradientReducer
@@ -126,43 +123,11 @@ class DistributedOptimizer(Optimizer):
                 label=label)
         return red
 
-    def apply_gradients(self, grads_and_vars, global_step=None, name=None):
-        """One op that averages the gradients over all ranks and applies them (and increments
-        `global_step` when given). Mirrors Optimizer.apply_gradients with the distributed update op.
-
-        Raises:
-            InvalidArgumentError: no gradient at all, or a gradient whose dtype differs from its variable's.
-        """
-        pairs = [(g, v) for g, v in grads_and_vars if g is not None]
-        if not pairs:
-            names = [v.name for _, v in grads_and_vars]
-            raise InvalidArgumentError(f"no gradients provided for any variable: {names}")
-        graph = pairs[0][1].graph
-        st = self._state(graph)
-        if st["iterations"] is None:
-            self._create_counters(graph)
-        vars_ = [v for _, v in pairs]
-        slots = {s: [self._get_slot(graph, v, s) for v in vars_] for s in self.slot_names}
-        self._constraints = [getattr(v, "constraint", None) for v in vars_]
-        grads = []
-        for g, v in pairs:
-            g = convert_to_tensor(g)
-            if g.dtype != v.dtype:
-                raise InvalidArgumentError(f"gradient for {v.name} has dtype {g.dtype.name}, variable {v.dtype.name}")
-            grads.append(g)
-        with graph.as_default(), graph.name_scope(name or self.name):
-            ins = [self._lr_input(graph, st), st["iterations"]._as_tensor()] + [v._as_tensor() for v in vars_] + grads
-            for s in self.slot_names:
-                ins += [x._as_tensor() for x in slots[s]]
-            update = apply_op("DistributedApplyOptimizer", ins,
-                              {"optimizer": self, "n": len(vars_), "slot_names": tuple(self.slot_names),
-                               "reducer": self.reducer_for(vars_)}, name="update")
-            if global_step is not None:
-                gs = global_step._as_tensor() if hasattr(global_step, "_as_tensor") else global_step
-                with graph.control_dependencies([update]):
-                    inc = apply_op("AssignAdd", [gs, convert_to_tensor(np.ones((), gs.dtype.np), gs.dtype)])
-                return group(update, inc, name="train")
-            return group(update, name="train")
+    def _aggregate_gradients(self, vars_):
+        """Optimizer's hook: the update becomes a "DistributedApplyOptimizer" op (same inputs as
+        ApplyOptimizer) whose kernel averages the gradient slab over the ranks before this optimizer's own
+        update kernel runs. apply_gradients / minimize themselves are the base class's."""
+        return "DistributedApplyOptimizer", {"reducer": self.reducer_for(vars_)}
 
     def communication_seconds(self):
         """Seconds this optimizer's updates spent waiting for allreduces (all variable sets together)."""

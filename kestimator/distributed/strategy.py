@@ -8,6 +8,7 @@ of the process group plus the pieces a training loop plugs in: `distribute_optim
 """
 import contextlib
 import threading
+import weakref
 
 from ..errors import InvalidArgumentError, UnimplementedError
 from ._runtime import ensure_init
@@ -81,6 +82,7 @@ class MultiWorkerMirroredStrategy:
         ensure_init()
         self.extended = _Extended(self)
         self.cluster_resolver = _ClusterResolver()
+        self._views = weakref.WeakKeyDictionary()   # optimizer -> its DistributedOptimizer view (scope use)
 
     @property
     def num_replicas_in_sync(self):
@@ -105,6 +107,18 @@ class MultiWorkerMirroredStrategy:
         if isinstance(optimizer, DistributedOptimizer):
             return optimizer
         return DistributedOptimizer(optimizer, **kwargs)
+
+    def _aggregate_gradients(self, optimizer, vars_):
+        """Optimizer._aggregate_gradients inside scope(): with several ranks every optimizer's update
+        averages the gradients over them (as apply_gradients does under a tf.distribute strategy), through
+        a DistributedOptimizer view of `optimizer` kept for the optimizer's lifetime."""
+        if ensure_init().size == 1:
+            return "ApplyOptimizer", {}
+        from .optimizer import DistributedOptimizer
+        view = self._views.get(optimizer)
+        if view is None:
+            view = self._views[optimizer] = DistributedOptimizer(optimizer)
+        return view._aggregate_gradients(vars_)
 
     def training_hooks(self):
         """SessionRunHooks an Estimator adds to train(): the initial broadcast from the chief."""

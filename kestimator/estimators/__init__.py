@@ -31,6 +31,7 @@ _LAZY = {
     "PredictOutput": ".export", "ClassificationOutput": ".export", "RegressionOutput": ".export",
     "heads": ".heads", "model_to_estimator": ".keras_conversion",
     "BoostedTreesClassifier": ".canned_boosted_trees", "BoostedTreesRegressor": ".canned_boosted_trees",
+    "TrainSpec": ".training_spec", "EvalSpec": ".training_spec", "train_and_evaluate": ".training_spec",
 }
 
 __all__ = ["Estimator", "EstimatorSpec", "ModeKeys", "RunConfig", "WarmStartSettings", "inputs",

@@ -1,4 +1,5 @@
 """RunConfig: where an Estimator writes and how often it checkpoints, summarizes and logs (tf.estimator)."""
+import json
 import os
 
 from ..errors import InvalidArgumentError
@@ -36,12 +37,18 @@ class RunConfig:
         keep_checkpoint_every_n_hours: additionally keep one checkpoint per this many hours.
         log_step_count_steps: log loss and global_step/sec every this many steps.
         session_config: a ke.ConfigProto for the Sessions the Estimator creates.
-        Other TF arguments (train_distribute, device_fn, protocol, eval_distribute,
-        experimental_max_worker_delay_secs, session_creation_timeout_secs, checkpoint_save_graph_def)
-        are accepted and stored; they have no effect on one machine.
+        train_distribute: a `ks.distributed.MultiWorkerMirroredStrategy()`: under `mpiexec -n N`,
+            Estimator.train trains data-parallel on the N ranks (see kestimator/distributed/
+            estimator_training.py); as one process it changes nothing. is_chief, task_id,
+            num_worker_replicas and global_id_in_cluster then describe this rank.
+        Other TF arguments (device_fn, protocol, eval_distribute, experimental_max_worker_delay_secs,
+        session_creation_timeout_secs, checkpoint_save_graph_def) are accepted and stored; they have no
+        effect.
 
     Raises:
-        InvalidArgumentError: both checkpoint rules are given, or a count is negative.
+        InvalidArgumentError: both checkpoint rules are given, a count is negative, or train_distribute is
+            not a ks.distributed strategy.
+        UnimplementedError: the TF_CONFIG environment variable describes a parameter-server cluster.
     """
 
     _PROPERTIES = ("model_dir", "tf_random_seed", "save_summary_steps", "save_checkpoints_steps",
@@ -80,6 +87,12 @@ class RunConfig:
                                                               keep_checkpoint_every_n_hours)
         self._log_step_count_steps = _check_positive("log_step_count_steps", log_step_count_steps,
                                                      allow_zero=True)
+        if train_distribute is not None and not (hasattr(train_distribute, "training_hooks") and
+                                                 hasattr(train_distribute, "input_context")):
+            raise InvalidArgumentError(f"RunConfig: train_distribute must be a ks.distributed strategy such as "
+                                       f"ks.distributed.MultiWorkerMirroredStrategy(), got "
+                                       f"{type(train_distribute).__name__}")
+        _refuse_parameter_server_tf_config()
         self._train_distribute = train_distribute
         self._device_fn = device_fn
         self._protocol = protocol
@@ -107,16 +120,22 @@ class RunConfig:
     session_creation_timeout_secs = property(lambda self: self._session_creation_timeout_secs)
     checkpoint_save_graph_def = property(lambda self: self._checkpoint_save_graph_def)
 
-    # one machine, one worker: the cluster properties TF code reads
+    # the cluster properties TF code reads: one worker, or this MPI rank under train_distribute
+    def _rank_and_size(self):
+        strategy = self._train_distribute
+        if strategy is None:
+            return 0, 1
+        return strategy.cluster_resolver.task_id, strategy.num_replicas_in_sync
+
     cluster_spec = property(lambda self: None)
     evaluation_master = property(lambda self: "")
-    is_chief = property(lambda self: True)
+    is_chief = property(lambda self: self._rank_and_size()[0] == 0)
     master = property(lambda self: "")
     num_ps_replicas = property(lambda self: 0)
-    num_worker_replicas = property(lambda self: 1)
-    task_id = property(lambda self: 0)
+    num_worker_replicas = property(lambda self: self._rank_and_size()[1])
+    task_id = property(lambda self: self._rank_and_size()[0])
     task_type = property(lambda self: "worker")
-    global_id_in_cluster = property(lambda self: 0)
+    global_id_in_cluster = property(lambda self: self._rank_and_size()[0])
     service = property(lambda self: None)
 
     def replace(self, **kwargs):
@@ -156,4 +175,28 @@ class RunConfig:
     def __repr__(self):
         body = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._PROPERTIES[:9])
         return f"RunConfig({body})"
+
+
+def _refuse_parameter_server_tf_config(environ=None):
+    """TF_CONFIG naming "ps" tasks asks for asynchronous parameter-server training, which kestimator does not
+    run: say so and name the MPI way instead of silently training one independent model per process.
+
+    Raises:
+        UnimplementedError: TF_CONFIG holds a cluster with "ps" tasks (malformed JSON is ignored, as a
+            one-process run ignores TF_CONFIG altogether).
+    """
+    raw = (os.environ if environ is None else environ).get("TF_CONFIG")
+    if not raw:
+        return
+    try:
+        cluster = json.loads(raw).get("cluster") or {}
+    except (ValueError, AttributeError):
+        return
+    if isinstance(cluster, dict) and cluster.get("ps"):
+        from ..errors import UnimplementedError
+        raise UnimplementedError(
+            "RunConfig: TF_CONFIG describes a parameter-server cluster (\"ps\" tasks), but kestimator does not run "
+            "asynchronous parameter-server training. Launch N identical processes with `mpiexec -n N python "
+            "train.py` and pass RunConfig(train_distribute=ks.distributed.MultiWorkerMirroredStrategy()); the "
+            "MPI launcher defines the cluster (see docs/DISTRIBUTED.md)")
 
