@@ -1,15 +1,18 @@
 """Small CNN training throughput: kestimator's fit() against PyTorch and Keras-on-TensorFlow.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/fit_cnn.py [--rounds 3] [--epochs 3]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/fit_cnn.py --profile 100 [--threads 1]
 
 Model: Conv 3x3x32 relu -> MaxPool 2 -> Conv 3x3x64 relu -> MaxPool 2 -> Flatten -> Dense 10 (softmax /
 logits + crossentropy), Adam 1e-3, batch 64, 12,800 synthetic 28x28x1 samples (200 steps per epoch).
 The first epoch is dropped (compilation / tracing); steps/s is the median of the others. Peers run in
 subprocesses of /root/peers/bin/python, one at a time; ratios are computed round by round.
+`--profile STEPS` runs only kestimator and prints each kernel's CPU and wall ms per step (no peers).
 """
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -95,6 +98,69 @@ def ours(x, y, epochs):
     return [-(-len(x) // BATCH) / t for t in times], model._blas_threads
 
 
+def profile(x, y, steps, threads):
+    """Per-op milliseconds of one training step: every kernel of the compiled train Plan is wrapped in a timer.
+
+    fit()'s own BLAS-thread trial is switched off (it would mix both thread counts into the figures); the
+    steps run with `threads` BLAS threads."""
+    from threadpoolctl import threadpool_limits
+
+    from kestimator import keras
+    from kestimator.engine import session as _session
+    from kestimator.layers.base import set_random_seed
+    from kestimator.models import threads as _threads
+    _threads.BlasThreads.available = lambda self: False
+    limit = threadpool_limits(threads, user_api="blas")
+    plans, plan_for = [], _session.Session._plan_for
+
+    def recording(self, *a, **kw):
+        plan = plan_for(self, *a, **kw)
+        if plan not in plans:
+            plans.append(plan)
+        return plan
+    _session.Session._plan_for = recording
+    try:
+        set_random_seed(0)
+        L = keras.layers
+        model = keras.Sequential([keras.Input((28, 28, 1)), L.Conv2D(32, 3, activation="relu"), L.MaxPooling2D(2),
+                                  L.Conv2D(64, 3, activation="relu"), L.MaxPooling2D(2), L.Flatten(),
+                                  L.Dense(10, activation="softmax")])
+        model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+        model.fit(x[:BATCH * 4], y[:BATCH * 4], batch_size=BATCH, epochs=1, verbose=0)
+    finally:
+        _session.Session._plan_for = plan_for
+    plan = max(plans, key=lambda p: len(p.source))
+    ns = plan._fn.__globals__
+    totals = {}
+    for lineno, line in enumerate(plan.source.splitlines(), 1):
+        m = re.search(r"\b(k\d+)\(", line)
+        if not m or lineno not in plan._line_ops:
+            continue
+        op, name = plan._line_ops[lineno], m.group(1)
+        label = f"{op.type} {op.name}"
+
+        def timed(*a, _fn=ns[name], _label=label, **kw):
+            t, c = time.perf_counter(), time.process_time()
+            r = _fn(*a, **kw)
+            wall, cpu = totals.get(_label, (0.0, 0.0))
+            totals[_label] = (wall + time.perf_counter() - t, cpu + time.process_time() - c)
+            return r
+        ns[name] = timed
+    t, c = time.perf_counter(), time.process_time()
+    model.fit(x[:BATCH * steps], y[:BATCH * steps], batch_size=BATCH, epochs=1, verbose=0)
+    wall, cpu = (time.perf_counter() - t) / steps * 1e3, (time.process_time() - c) / steps * 1e3
+    # process CPU time counts every thread (BLAS workers too) and is what load from other processes inflates
+    # least; wall time is what a step costs on this machine right now
+    limit.restore_original_limits()
+    print(f"per-op ms per step (mean of {steps} steps, {threads} BLAS thread(s)), "
+          f"load {os.getloadavg()[0]:.2f}:\n  {'cpu_ms':>8}  {'wall_ms':>8}  op")
+    for label, (w, u) in sorted(totals.items(), key=lambda kv: -kv[1][1]):
+        print(f"  {u / steps * 1e3:8.3f}  {w / steps * 1e3:8.3f}  {label}")
+    print(f"  {sum(u for _, u in totals.values()) / steps * 1e3:8.3f}  "
+          f"{sum(w for w, _ in totals.values()) / steps * 1e3:8.3f}  kernels total; "
+          f"fit() cpu {cpu:.3f} ms/step, wall {wall:.3f} ms/step")
+
+
 def peer(code, args, timeout=1200):
     out = subprocess.run([PEERS, "-c", code] + [str(a) for a in args], capture_output=True, text=True,
                          timeout=timeout)
@@ -107,11 +173,17 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--profile", type=int, default=0, metavar="STEPS",
+                    help="only print kestimator's per-op ms per training step, averaged over STEPS steps")
+    ap.add_argument("--threads", type=int, default=1, help="BLAS threads for --profile")
     args = ap.parse_args()
     print(f"blas: {blas_info()}")
     rng = np.random.default_rng(0)
     x = rng.random((N, 28, 28, 1), dtype=np.float32)
     y = rng.integers(0, 10, N).astype(np.int64)
+    if args.profile:
+        profile(x, y, args.profile, args.threads)
+        return
     tmp = tempfile.mkdtemp()
     xp, yp = os.path.join(tmp, "x.npy"), os.path.join(tmp, "y.npy")
     np.save(xp, x)

@@ -1,12 +1,15 @@
-"""Convolution and pooling in NHWC, as im2col + one GEMM (the fastest plain-NumPy formulation).
+"""Convolution and pooling ops in NHWC: shape rules, gradients and the public functions.
 
-Patches are taken with stride tricks (a view) and copied once into a (N*OH*OW, KH*KW*C) matrix; the
-backward pass scatters column gradients back with one strided add per kernel position.
+The kernels are in `_conv_kernels` (im2col + one GEMM per convolution pass) and `_pool_kernels` (max
+pooling). Conv2D, its two gradients and MaxPool / MaxPoolGrad accept `out=`, so a Plan hands them buffers
+allocated once and the filter gradients can be written straight into an optimizer's gradient slab.
 """
 import numpy as np
 
 from ...errors import InvalidArgumentError
 from ..registry import apply_op, register
+from . import _conv_kernels as _ck
+from . import _pool_kernels as _pk
 from .core import convert_to_tensor
 
 
@@ -52,32 +55,7 @@ def _static_out(in_shape, k_hw, strides, dilations, padding):
     return oh, ow
 
 
-def _patches(xp, x, kh, kw, oh, ow, strides, dilations):
-    """View of shape (N, OH, OW, KH, KW, C) over a padded NHWC input."""
-    n, _, _, c = x.shape
-    s0, s1, s2, s3 = x.strides
-    shape = (n, oh, ow, kh, kw, c)
-    st = (s0, s1 * strides[0], s2 * strides[1], s1 * dilations[0], s2 * dilations[1], s3)
-    return xp.lib.stride_tricks.as_strided(x, shape=shape, strides=st, writeable=False)
-
-
-def _pad(xp, x, ph, pw, value=0.0):
-    if ph == (0, 0) and pw == (0, 0):
-        return x
-    return xp.pad(x, ((0, 0), ph, pw, (0, 0)), mode="constant", constant_values=value)
-
-
-def _col2im(xp, cols, x_shape, kh, kw, oh, ow, ph, pw, strides, dilations):
-    """Scatter-add (N, OH, OW, KH, KW, C) patch gradients back into an NHWC array of x_shape."""
-    n, h, w, c = x_shape
-    out = xp.zeros((n, h + ph[0] + ph[1], w + pw[0] + pw[1], c), dtype=cols.dtype)
-    sh, sw = strides
-    for i in range(kh):
-        hi = i * dilations[0]
-        for j in range(kw):
-            wj = j * dilations[1]
-            out[:, hi:hi + sh * (oh - 1) + 1:sh, wj:wj + sw * (ow - 1) + 1:sw, :] += cols[:, :, :, i, j, :]
-    return out[:, ph[0]:ph[0] + h, pw[0]:pw[0] + w, :]
+_patches, _pad, _col2im = _ck.patches, _ck.pad, _ck.col2im
 
 
 # -- conv2d -----------------------------------------------------------------------------------------------------
@@ -97,44 +75,56 @@ def _conv_infer(inputs, attrs):
     return [((x[0] if x.ndims else None, oh, ow, w[3] if w.ndims else None), inputs[0].dtype)]
 
 
-def _conv_forward(xp, x, w, strides, dilations, padding):
-    kh, kw, cin, cout = w.shape
-    oh, ow, ph, pw = _geometry(x.shape, (kh, kw), strides, dilations, padding)
-    xpad = _pad(xp, x, ph, pw)
-    if kh == 1 and kw == 1 and strides == (1, 1):
-        cols = xpad.reshape(-1, cin)
-    else:
-        cols = _patches(xp, xpad, kh, kw, oh, ow, strides, dilations).reshape(-1, kh * kw * cin)
-    out = cols @ w.reshape(-1, cout)
-    return out.reshape(x.shape[0], oh, ow, cout)
+def _conv_forward(xp, x, w, strides, dilations, padding, out=None, scratch=None):
+    geometry = _geometry(x.shape, w.shape[:2], strides, dilations, padding)
+    return _ck.conv_forward(xp, x, w, strides, dilations, geometry, out=out, scratch=scratch)
 
 
-def _conv_backprop_input(xp, x_shape, w, dy, strides, dilations, padding):
-    kh, kw, cin, cout = w.shape
-    oh, ow, ph, pw = _geometry(x_shape, (kh, kw), strides, dilations, padding)
-    dcols = (dy.reshape(-1, cout) @ w.reshape(-1, cout).T).reshape(x_shape[0], oh, ow, kh, kw, cin)
-    return _col2im(xp, dcols, x_shape, kh, kw, oh, ow, ph, pw, strides, dilations)
+def _conv_backprop_input(xp, x_shape, w, dy, strides, dilations, padding, out=None, scratch=None):
+    geometry = _geometry(x_shape, w.shape[:2], strides, dilations, padding)
+    return _ck.conv_backprop_input(xp, x_shape, w, dy, strides, dilations, geometry, out=out, scratch=scratch)
 
 
-def _conv_backprop_filter(xp, x, w_shape, dy, strides, dilations, padding):
-    kh, kw, cin, cout = w_shape
-    oh, ow, ph, pw = _geometry(x.shape, (kh, kw), strides, dilations, padding)
-    cols = _patches(xp, _pad(xp, x, ph, pw), kh, kw, oh, ow, strides, dilations).reshape(-1, kh * kw * cin)
-    return (cols.T @ dy.reshape(-1, cout)).reshape(w_shape)
+def _conv_backprop_filter(xp, x, w_shape, dy, strides, dilations, padding, out=None, scratch=None):
+    geometry = _geometry(x.shape, w_shape[:2], strides, dilations, padding)
+    return _ck.conv_backprop_filter(xp, x, w_shape, dy, strides, dilations, geometry, out=out, scratch=scratch)
 
 
-register("Conv2D", infer=_conv_infer,
-         kernel=lambda xp, a: (lambda x, w: _conv_forward(xp, x, w, *_conv_attrs(a))),
+def _conv_kernel(xp, a):
+    scratch = _ck.Scratch()
+
+    def run(x, w, out=None):
+        return _conv_forward(xp, x, w, *_conv_attrs(a), out=out, scratch=scratch)
+    return run
+
+
+def _conv_input_kernel(xp, a):
+    scratch = _ck.Scratch()
+
+    def run(x, w, dy, out=None):   # x supplies only the shape
+        return _conv_backprop_input(xp, x.shape, w, dy, *_conv_attrs(a), out=out, scratch=scratch)
+    return run
+
+
+def _conv_filter_kernel(xp, a):
+    scratch = _ck.Scratch()
+
+    def run(x, w, dy, out=None):   # w supplies only the shape
+        return _conv_backprop_filter(xp, x, w.shape, dy, *_conv_attrs(a), out=out, scratch=scratch)
+    return run
+
+
+register("Conv2D", infer=_conv_infer, kernel=_conv_kernel, out_arg=True,
          grad=lambda op, g: [apply_op("Conv2DBackpropInput", [op.inputs[0], op.inputs[1], g], op.attrs),
                              apply_op("Conv2DBackpropFilter", [op.inputs[0], op.inputs[1], g], op.attrs)])
 # Conv2DBackpropInput(x_like, w, dy): x_like supplies only the shape. Linear in w and dy.
-register("Conv2DBackpropInput", infer=lambda i, a: [(i[0].shape, i[2].dtype)],
-         kernel=lambda xp, a: (lambda x, w, dy: _conv_backprop_input(xp, x.shape, w, dy, *_conv_attrs(a))),
+register("Conv2DBackpropInput", infer=lambda i, a: [(i[0].shape, i[2].dtype)], kernel=_conv_input_kernel,
+         out_arg=True,
          grad=lambda op, g: [None, apply_op("Conv2DBackpropFilter", [g, op.inputs[1], op.inputs[2]], op.attrs),
                              apply_op("Conv2D", [g, op.inputs[1]], op.attrs)])
 # Conv2DBackpropFilter(x, w_like, dy): w_like supplies only the shape. Linear in x and dy.
-register("Conv2DBackpropFilter", infer=lambda i, a: [(i[1].shape, i[2].dtype)],
-         kernel=lambda xp, a: (lambda x, w, dy: _conv_backprop_filter(xp, x, w.shape, dy, *_conv_attrs(a))),
+register("Conv2DBackpropFilter", infer=lambda i, a: [(i[1].shape, i[2].dtype)], kernel=_conv_filter_kernel,
+         out_arg=True,
          grad=lambda op, g: [apply_op("Conv2DBackpropInput", [op.inputs[0], g, op.inputs[2]], op.attrs), None,
                              apply_op("Conv2D", [op.inputs[0], g], op.attrs)])
 
@@ -290,35 +280,63 @@ def _pool_geometry(x_shape, a):
     return _geometry(x_shape, a["ksize"], a["strides"], (1, 1), a["padding"])
 
 
-def _max_pool_kernel(xp, a):
+def _max_pool_general(xp, x, a):
+    """Any window / stride: the max over a stride-tricks view of the windows."""
     kh, kw = a["ksize"]
+    oh, ow, ph, pw = _pool_geometry(x.shape, a)
+    p = _patches(xp, _pad(xp, x, ph, pw, -np.inf), kh, kw, oh, ow, a["strides"], (1, 1))
+    return p.max(axis=(3, 4))
 
-    def run(x):
+
+def _max_pool_grad_general(xp, x, dy, a):
+    """Any window / stride: argmax per window (the first maximum gets the gradient, as TF), then col2im."""
+    kh, kw = a["ksize"]
+    oh, ow, ph, pw = _pool_geometry(x.shape, a)
+    p = _patches(xp, _pad(xp, x, ph, pw, -np.inf), kh, kw, oh, ow, a["strides"], (1, 1))
+    n, _, _, c = x.shape
+    arg = p.reshape(n, oh, ow, kh * kw, c).argmax(axis=3)
+    cols = xp.zeros((n, oh, ow, kh, kw, c), dtype=dy.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            cols[:, :, :, i, j, :] = xp.where(arg == i * kw + j, dy, 0)
+    return _col2im(xp, cols, x.shape, kh, kw, oh, ow, ph, pw, a["strides"], (1, 1))
+
+
+def _max_pool_kernel(xp, a):
+    (kh, kw), (sh, sw) = a["ksize"], a["strides"]
+    disjoint = (kh, kw) == (sh, sw)
+
+    def run(x, out=None):
         oh, ow, ph, pw = _pool_geometry(x.shape, a)
-        p = _patches(xp, _pad(xp, x, ph, pw, -np.inf), kh, kw, oh, ow, a["strides"], (1, 1))
-        return p.max(axis=(3, 4))
+        if disjoint:   # NumPy's maxima over block views are as fast as the numba loop here
+            return _pk.max_pool_blocks(xp, x, kh, kw, oh, ow, ph, pw, out=out)
+        if _pk.use_numba(xp, x) and (out is None or (out.dtype == x.dtype and out.flags.c_contiguous)):
+            y = out if out is not None else np.empty((x.shape[0], oh, ow, x.shape[3]), dtype=x.dtype)
+            _pk.numba_kernels()["max_pool"](x, kh, kw, sh, sw, ph[0], pw[0], y)
+            return y
+        return _ck.write_into(xp, _max_pool_general(xp, x, a), out)
     return run
 
 
 def _max_pool_grad_kernel(xp, a):
-    kh, kw = a["ksize"]
+    (kh, kw), (sh, sw) = a["ksize"], a["strides"]
+    disjoint = (kh, kw) == (sh, sw)
 
-    def run(x, dy):
+    def run(x, dy, out=None):
         oh, ow, ph, pw = _pool_geometry(x.shape, a)
-        p = _patches(xp, _pad(xp, x, ph, pw, -np.inf), kh, kw, oh, ow, a["strides"], (1, 1))
-        n, _, _, c = x.shape
-        arg = p.reshape(n, oh, ow, kh * kw, c).argmax(axis=3)   # the first maximum gets the gradient, as TF
-        cols = xp.zeros((n, oh, ow, kh, kw, c), dtype=dy.dtype)
-        for i in range(kh):
-            for j in range(kw):
-                cols[:, :, :, i, j, :] = xp.where(arg == i * kw + j, dy, 0)
-        return _col2im(xp, cols, x.shape, kh, kw, oh, ow, ph, pw, a["strides"], (1, 1))
+        if _pk.use_numba(xp, x, dy) and (out is None or (out.dtype == dy.dtype and out.flags.c_contiguous)):
+            dx = out if out is not None else np.empty(x.shape, dtype=dy.dtype)
+            _pk.numba_kernels()["max_pool_grad"](x, dy, kh, kw, sh, sw, ph[0], pw[0], dx)
+            return dx
+        if disjoint:
+            return _pk.max_pool_grad_blocks(xp, x, dy, kh, kw, oh, ow, ph, pw, out=out)
+        return _ck.write_into(xp, _max_pool_grad_general(xp, x, dy, a), out)
     return run
 
 
-register("MaxPool", infer=_pool_infer, kernel=_max_pool_kernel,
+register("MaxPool", infer=_pool_infer, kernel=_max_pool_kernel, out_arg=True,
          grad=lambda op, g: [apply_op("MaxPoolGrad", [op.inputs[0], g], op.attrs)])
-register("MaxPoolGrad", infer=lambda i, a: [(i[0].shape, i[1].dtype)], kernel=_max_pool_grad_kernel,
+register("MaxPoolGrad", infer=lambda i, a: [(i[0].shape, i[1].dtype)], kernel=_max_pool_grad_kernel, out_arg=True,
          grad=lambda op, g: [None, apply_op("MaxPoolGradGrad", [op.inputs[0], g], op.attrs)])
 
 
