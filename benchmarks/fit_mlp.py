@@ -4,10 +4,15 @@ optimizer, batch size, data), the BLAS floor at batch 256, predict() against Ker
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/fit_mlp.py [--rounds 3] [--epochs 3]
 
 Model: Flatten 28x28 -> Dense 128 relu -> Dense 10 softmax, Adam 1e-3, sparse categorical crossentropy,
-60,000 synthetic samples. Each framework trains `epochs` epochs per round; the first epoch (plan
-compilation / tracing) is dropped and steps/s is the median of the others. The peers run in subprocesses
-of /root/peers/bin/python, one at a time. Ratios are computed round by round; the medians are printed.
-The machine is shared: figures drift between runs, ratios within a round are what counts.
+metrics=["accuracy"] (--metrics; PyTorch then keeps the same running accuracy), 60,000 synthetic samples.
+Each framework trains `epochs` epochs per round; the first epoch (plan compilation / tracing) is dropped
+and steps/s is the median of the others. The peers run in subprocesses of /root/peers/bin/python, one
+at a time. Ratios are computed round by round; the medians are printed. The machine is shared: figures
+drift between runs, ratios within a round are what counts.
+
+`--profile` prints instead where one compiled training step's time goes: each line of the generated plan
+timed alone (CPU time of this thread, best of 15 x 200 calls, one BLAS thread so other processes on the
+machine disturb it less), the whole step, the make_callable wrapper, and the batch gather.
 """
 import argparse
 import json
@@ -28,18 +33,22 @@ N = 60000
 TORCH = textwrap.dedent("""
     import json, sys, time, numpy as np, torch
     X = torch.from_numpy(np.load(sys.argv[1])).reshape(-1, 784); Y = torch.from_numpy(np.load(sys.argv[2]))
-    bs, epochs = int(sys.argv[3]), int(sys.argv[4])
+    bs, epochs, with_acc = int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "accuracy"
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(784, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
     lossf = torch.nn.CrossEntropyLoss()   # on logits: softmax + sparse crossentropy in one op
     steps = -(-X.shape[0] // bs); rates = []
     for epoch in range(epochs):
-        perm = torch.randperm(X.shape[0]); t = time.perf_counter()
+        perm = torch.randperm(X.shape[0]); t = time.perf_counter(); correct = torch.zeros(())
         for i in range(steps):
             idx = perm[i * bs:(i + 1) * bs]
             opt.zero_grad(set_to_none=True)
-            loss = lossf(model(X[idx]), Y[idx]); loss.backward(); opt.step()
+            yb = Y[idx]; out = model(X[idx])
+            loss = lossf(out, yb); loss.backward(); opt.step()
+            if with_acc:   # the running accuracy Keras's metrics=["accuracy"] keeps
+                with torch.no_grad():
+                    correct += (out.argmax(1) == yb).sum()
         rates.append(steps / (time.perf_counter() - t))
     print(json.dumps({"rates": rates, "threads": torch.get_num_threads()}))
 """)
@@ -49,10 +58,11 @@ KERAS = textwrap.dedent("""
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     import numpy as np, keras
     X = np.load(sys.argv[1]); Y = np.load(sys.argv[2]); bs, epochs = int(sys.argv[3]), int(sys.argv[4])
+    metrics = [m for m in sys.argv[5].split(",") if m]
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(128, activation="relu"),
                               keras.layers.Dense(10, activation="softmax")])
-    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=metrics)
     times = []
     class T(keras.callbacks.Callback):
         def on_epoch_begin(self, e, logs=None): self.t = time.perf_counter()
@@ -93,13 +103,13 @@ def blas_info():
         return "threadpoolctl not installed"
 
 
-def ours(x, y, bs, epochs):
+def ours(x, y, bs, epochs, metrics):
     from kestimator import keras
     from kestimator.layers.base import set_random_seed
     set_random_seed(0)
     model = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(128, activation="relu"),
                               keras.layers.Dense(10, activation="softmax")])
-    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=metrics)
     times = []
 
     class Timer(keras.callbacks.Callback):
@@ -144,6 +154,56 @@ def blas_floor_epoch(bs, reps=200):
     return float(np.median(samples)) * (-(-N // bs))
 
 
+def profile_step(x, y, bs, metrics):
+    """Print the CPU time of each kernel call of the compiled training step (see the module docstring)."""
+    from threadpoolctl import threadpool_limits
+    from kestimator import keras
+    from kestimator.models import data_adapter
+    threadpool_limits(1)
+    model = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(128, activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=metrics)
+    model.fit(x[:bs * 50], y[:bs * 50], batch_size=bs, epochs=1, verbose=0)
+    plan = next(p for key, p in model._runtime.session._plans.items()   # key[3]: the feed shapes
+                if "ApplyOptimizer" in p.kernel_types and key[3][0][0] == bs)
+    idx = np.sort(np.random.default_rng(1).permutation(len(x))[:bs])
+    feeds = [x[idx], y[idx]]
+    env = dict(plan._fn.__globals__, **{f"f{i}": v for i, v in enumerate(feeds)})
+    lines = [ln.strip() for ln in plan.source.splitlines()[1:-1]]
+    for ln in lines:
+        exec(ln, env)   # our own generated plan source, run line by line to time each kernel
+
+    def best(fn, reps=200):
+        fn()
+        samples = []
+        for _ in range(15):
+            t = time.thread_time()
+            for _ in range(reps):
+                fn()
+            samples.append((time.thread_time() - t) / reps)
+        return min(samples) * 1e6
+    print(f"profile batch {bs}: CPU us per call, one BLAS thread")
+    kinds = [op.type for op in plan.ops if op.type not in ("VariableV2", "NoOp")]
+    total = 0.0
+    for ln, kind in zip(lines, kinds):
+        exec(f"def _line():\n    {ln}\n", env)
+        us = best(env["_line"])
+        total += us
+        print(f"  {us:8.2f}  {kind:55s} {ln[:60]}")
+    print(f"  {total:8.2f}  sum of the lines")
+    print(f"  {best(lambda: plan._fn(*feeds)):8.2f}  the generated step function")
+    step = model._runtime.train_function(model._signature([feeds[1]], None))
+    print(f"  {best(lambda: step(*feeds)):8.2f}  make_callable step (feeds checked, plan looked up)")
+    source = data_adapter.ArrayBatches([x, y], bs, shuffle=True, seed=1)
+    samples = []
+    for epoch in range(3):
+        t, n = time.thread_time(), 0
+        for _ in source.epoch(epoch):
+            n += 1
+        samples.append((time.thread_time() - t) / n * 1e6)
+    print(f"  {min(samples):8.2f}  shuffled batch gather (x and y)")
+
+
 def peer(code, args, timeout=900):
     out = subprocess.run([PEERS, "-c", code] + [str(a) for a in args], capture_output=True, text=True,
                          timeout=timeout)
@@ -159,28 +219,38 @@ def main():
     ap.add_argument("--batches", default="32,256")
     ap.add_argument("--no-keras", action="store_true")
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--profile", action="store_true", help="time each kernel of one training step instead")
+    ap.add_argument("--metrics", default="accuracy",
+                    help='compile() metrics of kestimator and Keras, comma separated ("" for none); PyTorch '
+                         'keeps the same running accuracy when "accuracy" is given')
     args = ap.parse_args()
+    metrics = [m for m in args.metrics.split(",") if m]
     print(f"blas: {blas_info()}")
+    print(f"metrics: {metrics}; load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     rng = np.random.default_rng(0)
     x = rng.random((N, 28, 28), dtype=np.float32)
     y = rng.integers(0, 10, N).astype(np.int64)
     tmp = tempfile.mkdtemp()
     xp, yp = os.path.join(tmp, "x.npy"), os.path.join(tmp, "y.npy")
+    if args.profile:
+        for bs in [int(b) for b in args.batches.split(",")]:
+            profile_step(x, y, bs, metrics)
+        return
     np.save(xp, x)
     np.save(yp, y)
     results = {}
     for bs in [int(b) for b in args.batches.split(",")]:
         rows = []
         for r in range(args.rounds):
-            mine, pred, threads = ours(x, y, bs, args.epochs)
+            mine, pred, threads = ours(x, y, bs, args.epochs, metrics)
             row = {"ours": float(np.median(mine[1:] or mine)), "ours_predict": float(np.median(pred)),
                    "ours_blas_threads": threads or 0}
             if not args.no_torch:
-                t = peer(TORCH, [xp, yp, bs, args.epochs])
+                t = peer(TORCH, [xp, yp, bs, args.epochs, args.metrics])
                 row["torch"] = float(np.median(t["rates"][1:] or t["rates"]))
                 row["torch_threads"] = t["threads"]
             if not args.no_keras:
-                k = peer(KERAS, [xp, yp, bs, args.epochs])
+                k = peer(KERAS, [xp, yp, bs, args.epochs, args.metrics])
                 row["keras"] = float(np.median(k["rates"][1:] or k["rates"]))
                 row["keras_predict"] = float(np.median(k["predict_s"]))
             if bs == 256:
@@ -210,6 +280,7 @@ def main():
         print(f"predict_60000_b1024 kestimator_s={med([r['ours_predict'] for r in last]):.3f} "
               f"keras_s={med([r['keras_predict'] for r in last]):.3f} "
               f"speedup={med([r['keras_predict'] / r['ours_predict'] for r in last]):.2f}")
+    print(f"load average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     mem = subprocess.run([sys.executable, "-c", MEMORY, ROOT], capture_output=True, text=True, timeout=900)
     if mem.returncode == 0:
         m = json.loads(mem.stdout.strip().splitlines()[-1])

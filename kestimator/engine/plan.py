@@ -17,6 +17,7 @@ import traceback
 import numpy as np
 
 from ..errors import InvalidArgumentError, KestimatorError, ResourceExhaustedError
+from . import cpu_fusion as _cpu_fusion
 from . import passes
 from .gpu import placement as _placement
 from .gpu import support as _support
@@ -66,6 +67,7 @@ class Plan:
         shapes = self._concrete_shapes(kept, alias, constants, dict(zip(feed_tensors, feed_shapes)))
         self._build(kept, alias, constants, shapes)
         self.verified = False
+        self._marked = False
 
     # -- compile stages ----------------------------------------------------------------------------------
     def _place(self, ops):
@@ -148,10 +150,12 @@ class Plan:
             ns[key] = value
             return key
 
+        contiguous = self._contiguous_requests(ops, resolve, shapes)
+        if not self.trace:   # CPU ops: fold what the feed shapes fix, fuse a dense layer's small ops
+            ops = _cpu_fusion.fuse(ops, gpu, shapes, constants, fetched, contiguous, resolve)
         for t, v in constants.items():
             if t not in names:
                 names[t] = bind(v, "c")
-        contiguous = self._contiguous_requests(ops, resolve, shapes)
         if gpu and not self.trace:
             from .gpu import fusion
             ops = fusion.fuse(ops, gpu, shapes, constants, fetched, set(contiguous), resolve, self._backend)
@@ -337,8 +341,9 @@ class Plan:
             if self._oom is not None and isinstance(e, self._oom):
                 raise ResourceExhaustedError(self._oom_message(op, e)) from e
             raise InvalidArgumentError(f"op {op.name} ({op.type}) failed: {type(e).__name__}: {e}") from e
-        if self.variables_written:
+        if self.variables_written and not self._marked:   # nothing un-initializes a variable: once is enough
             self.session._mark_initialized(self.variables_written)
+            self._marked = True
         return out
 
     def _oom_message(self, op, error):

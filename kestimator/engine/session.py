@@ -195,7 +195,18 @@ class Session:
         simple = (isinstance(fetches, list) and all(s is not None for s in slots)
                   and not any(isinstance(f, (list, tuple, dict)) for f in fetches))
 
+        dtypes = [t.dtype.np for t in feed_tensors]
+        ndarray = np.ndarray
+
         def call(*values):
+            # fast path, once per step in training loops: arrays of the right dtypes whose shapes already
+            # have a plan (so were checked when it was made) go in as they are
+            if len(values) == len(dtypes) and all(type(v) is ndarray and v.dtype == d
+                                                  for v, d in zip(values, dtypes)):
+                plan = plans.get(tuple([v.shape for v in values]))
+                if plan is not None:
+                    out = plan.run(values)
+                    return list(out) if simple else rebuild([None if s is None else out[s] for s in slots])
             vals = [self._convert_feed(t, v) for t, v in zip(feed_tensors, values)]
             key = tuple(v.shape for v in vals)
             plan = plans.get(key)

@@ -11,6 +11,7 @@ from ..engine.graph import TensorShape
 from ..errors import InvalidArgumentError
 from . import callbacks as _cb
 from . import data_adapter as _da
+from . import distributed_fit as _dfit
 from . import threads as _threads
 from .compile_utils import CompiledSpec
 from .optimizer_state import OptimizerStateMixin
@@ -88,11 +89,13 @@ class TrainingMixin(OptimizerStateMixin):
         Raises:
             InvalidArgumentError: unknown names, or per-output specs that do not match the outputs.
         """
+        distribute = kwargs.get("distribute")
         for k in ("sample_weight_mode", "target_tensors", "distribute", "pss_evaluation_shards", "auto_scale_loss"):
             kwargs.pop(k, None)
         if kwargs:
             raise InvalidArgumentError(f"compile() got unexpected arguments {sorted(kwargs)}")
         self.optimizer = _optimizers.get(optimizer) if optimizer is not None else None
+        self.optimizer = _dfit.on_compile(self, self.optimizer, distribute)   # a strategy scope: data-parallel
         self.loss = loss
         self._compiled = CompiledSpec(self.output_names, loss, metrics, loss_weights, weighted_metrics)
         self.compiled_loss = self._compiled
@@ -266,6 +269,11 @@ class TrainingMixin(OptimizerStateMixin):
             source = _da.ArrayBatches(self._feed_arrays(xs, ys, sws, signature), batch_size,
                                       shuffle=bool(shuffle), seed=self._shuffle_seed)
             steps = steps_per_epoch if steps_per_epoch is not None else source.steps
+        dist = _dfit.for_model(self)   # None unless compiled under a multi-rank strategy
+        if dist is not None:
+            source, callbacks = dist.prepare_fit(source, callbacks)
+        elif isinstance(source, _da.ArrayBatches):
+            source.prefetch = source.prefetch_pays()   # big shuffled batches: gathered during the step before
         step_fn = rt.train_function(signature)
         if validation_data is not None:
             val = validation_data
@@ -285,6 +293,8 @@ class TrainingMixin(OptimizerStateMixin):
                 if tuner is not None:
                     batches = tuner.epoch(batches, None if steps is None else steps - first_step)
                 self._run_epoch(rt, batches, step_fn, cbs)
+                if dist is not None:
+                    dist.reduce_metrics(rt)
                 logs = rt.results()
                 if val is not None and _due(epoch, validation_freq):
                     vlogs = self._validate(val, validation_batch_size, validation_steps, cbs)
@@ -320,6 +330,7 @@ class TrainingMixin(OptimizerStateMixin):
 
     def _callback_list(self, callbacks, verbose, epochs, steps, what="fit"):
         cbs = list(callbacks or [])
+        verbose = _dfit.local_verbose(self, verbose)   # progress bars on the chief only
         if what == "fit":
             history = next((c for c in cbs if isinstance(c, _cb.History)), None)
             if history is None:   # last, as Keras: it records what the other callbacks added to the logs
@@ -385,6 +396,9 @@ class TrainingMixin(OptimizerStateMixin):
             batch_size = batch_size or self._auto_batch(xs)
             source = _da.ArrayBatches(self._feed_arrays(xs, ys, sws, signature), batch_size)
             n_steps = steps if steps is not None else source.steps
+        dist = _dfit.for_model(self)
+        if dist is not None:
+            source = dist.shard_eval(source)
         fn = rt.test_function(signature)
         rt.reset_metrics()
         saved = dict(cbs.params)
@@ -404,6 +418,8 @@ class TrainingMixin(OptimizerStateMixin):
         finally:
             if tuner is not None:
                 tuner.restore()
+        if dist is not None:
+            dist.reduce_metrics(rt)
         logs = rt.results()
         cbs.on_test_end(logs)
         return logs

@@ -5,6 +5,7 @@ the variables, their gradients and the slot variables. Variables and slots live 
 slabs and the Plan writes the gradients into one contiguous buffer, so the update runs as a few
 vectorized NumPy calls over the whole slab (`_update` sees flat arrays) instead of a loop per weight.
 """
+import sys
 import warnings
 
 import numpy as np
@@ -23,6 +24,10 @@ def _address(a):
     """Address of `a`'s first element (NumPy's array interface, or CuPy's device pointer)."""
     iface = getattr(a, "__array_interface__", None)
     return iface["data"][0] if iface is not None else a.data.ptr
+
+
+def _is(a, b):
+    return a is b
 
 
 def _flat_view(arrays):
@@ -59,6 +64,7 @@ class _UpdateKernel:
     def __init__(self, optimizer, n_vars, slot_names):
         self.opt, self.n, self.slot_names = optimizer, n_vars, slot_names
         self._cache = None
+        self._fast = None   # (the arrays of the last call, their slab layout)
 
     def _layout(self, vars_, grads, slots):
         cached = self._cache
@@ -72,12 +78,29 @@ class _UpdateKernel:
 
     def __call__(self, lr, step, *arrays):
         n, k = self.n, len(self.slot_names)
-        vars_, grads = arrays[:n], arrays[n:2 * n]
-        slots = [arrays[2 * n + i * n: 2 * n + (i + 1) * n] for i in range(k)]
         opt = self.opt
         lr_value = opt._lr_value(lr, step)
         t = int(step) + 1
-        layout = None if opt._per_variable else self._layout(vars_, grads, slots)
+        layout = None
+        if not opt._per_variable:
+            cached = self._fast
+            # the Plan passes the same arrays every step: one identity check instead of _layout's walk
+            if cached is not None and len(cached[0]) == len(arrays) and all(map(_is, cached[0], arrays)):
+                layout = cached[1]
+        if layout is None:
+            vars_, grads = arrays[:n], arrays[n:2 * n]
+            slots = [arrays[2 * n + i * n: 2 * n + (i + 1) * n] for i in range(k)]
+            layout = None if opt._per_variable else self._layout(vars_, grads, slots)
+            self._fast = (arrays, layout) if layout is not None else None
+        else:
+            opt._update(layout[0], layout[1], dict(zip(self.slot_names, layout[2:])), lr_value, t)
+            constraints = opt._constraints
+            if constraints.count(None) != len(constraints):
+                for v, c in zip(arrays[:n], constraints):
+                    if c is not None:
+                        v[...] = c(v)
+            step[...] = t
+            return step
         if layout is not None:
             opt._update(layout[0], layout[1], dict(zip(self.slot_names, layout[2:])), lr_value, t)
         else:
@@ -216,14 +239,36 @@ class Optimizer:
             ins = [self._lr_input(graph, st), st["iterations"]._as_tensor()] + [v._as_tensor() for v in vars_] + grads
             for s in self.slot_names:
                 ins += [x._as_tensor() for x in slots[s]]
-            update = apply_op("ApplyOptimizer", ins, {"optimizer": self, "n": len(vars_),
-                                                      "slot_names": tuple(self.slot_names)}, name="update")
+            op_type, extra_attrs = self._aggregate_gradients(vars_)
+            update = apply_op(op_type, ins, dict({"optimizer": self, "n": len(vars_),
+                                                  "slot_names": tuple(self.slot_names)}, **extra_attrs),
+                              name="update")
             if global_step is not None:
                 gs = global_step._as_tensor() if hasattr(global_step, "_as_tensor") else global_step
                 with graph.control_dependencies([update]):
                     inc = apply_op("AssignAdd", [gs, convert_to_tensor(np.ones((), gs.dtype.np), gs.dtype)])
                 return group(update, inc, name="train")
             return group(update, name="train")
+
+    def _aggregate_gradients(self, vars_):
+        """The hook between the gradients and the update: (op type, extra attrs) of the fused update op.
+
+        The default applies the local gradients ("ApplyOptimizer"). ks.distributed's DistributedOptimizer,
+        and any optimizer used inside an active multi-process MultiWorkerMirroredStrategy scope, return
+        ("DistributedApplyOptimizer", {"reducer": ...}): an op with the same inputs whose kernel averages
+        the gradient slab over the ranks and then runs this optimizer's own update kernel.
+
+        Args:
+            vars_: the variables being updated, in input order.
+
+        Returns:
+            (op type name, dict of attributes added to optimizer / n / slot_names).
+        """
+        strategy_module = sys.modules.get("kestimator.distributed.strategy")   # loaded only if one exists
+        strategy = strategy_module.get_strategy() if strategy_module is not None else None
+        if strategy is not None:
+            return strategy._aggregate_gradients(self, vars_)
+        return "ApplyOptimizer", {}
 
     def minimize(self, loss, global_step=None, var_list=None, gate_gradients=None, aggregation_method=None,
                  colocate_gradients_with_ops=False, name=None, grad_loss=None, tape=None):

@@ -1,4 +1,6 @@
 """The optimizers. Each `_update` works in place on flat arrays (usually whole slabs)."""
+import math
+
 import numpy as np
 
 from . import fused
@@ -54,6 +56,7 @@ class Adam(Optimizer):
         self.beta_1, self.beta_2, self.epsilon, self.amsgrad = float(beta_1), float(beta_2), float(epsilon), amsgrad
         self.slot_names = ("m", "v", "vhat") if amsgrad else ("m", "v")
         self._scratch = {}
+        self._consts = {}
 
     def _tmp(self, n, dtype, like=None):
         xp = _array_module(like)
@@ -67,13 +70,20 @@ class Adam(Optimizer):
         grad = self._clip(grad)
         b1, b2 = self.beta_1, self.beta_2
         m, v = slots["m"], slots["v"]
-        lr_t = lr * np.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t)
+        lr_t = lr * math.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t)   # math.sqrt: the same IEEE square root
         kernel = fused.get_for("adam", var) if not self.amsgrad and var.flags.c_contiguous \
             and grad.flags.c_contiguous else None
         if kernel is not None:
-            f = fused.scalar
-            kernel(var, grad, m, v, f(lr_t, var), f(b1, var), f(b2, var), f(self.epsilon, var),
-                   f(self._decay_factor(lr), var), fused.tiny(var))
+            # the step-independent scalars in the slab's dtype, made once (a few us a step otherwise)
+            key = (var.dtype, b1, b2, self.epsilon)
+            cache = self.__dict__.setdefault("_consts", {})
+            consts = cache.get(key)
+            if consts is None:
+                f = fused.scalar
+                consts = cache[key] = (f(b1, var), f(b2, var), f(self.epsilon, var), fused.tiny(var))
+            dtype = var.dtype.type
+            kernel(var, grad, m, v, dtype(lr_t), consts[0], consts[1], consts[2],
+                   dtype(self._decay_factor(lr)), consts[3])
             return
         tmp = self._tmp(var.size, var.dtype, var)
         m *= b1

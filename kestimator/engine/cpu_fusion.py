@@ -1,0 +1,459 @@
+"""Plan pass for ops on the CPU: fold shape-only gradient plumbing, fuse the small ops around a dense layer.
+
+A training step of a small dense network spends as much time in its small NumPy calls as in its matrix
+products: each call costs a few microseconds of dispatch, and `np.maximum` / `x * (y > 0)` run far below
+memory speed. Measured for the seed MLP at batch 256 (CPU time, one core): bias add + ReLU 14.5 us, ReLU
+gradient + bias-gradient sum 12 us, the sparse cross-entropy 27 us plus 8 us of gradient plumbing; the
+kernels here take 1.7, 3.6 and 9 us. `fuse` rewrites the Plan's op list (never the user's Graph):
+
+- **Shape folding.** The Plan knows every feed's shape, so a `SumGrad` of a constant (the gradient of a
+  mean loss) is a constant too; it and the constant-only ops after it (ExpandDims) are folded.
+- **Bias + ReLU.** `Relu(Add(x[n, k], b[k]))`, the Add read only by the Relu, becomes one pass.
+- **ReLU gradient + bias gradient.** `ReluGrad(g, y)` whose output a `Sum(axis=0)` reads becomes one pass
+  producing both; the sum goes straight into its place in the optimizer's gradient slab when it has one.
+- **Cross-entropy.** `SparseSoftmaxCrossEntropyWithLogits` writes into buffers allocated once; when its
+  gradient is read only by a multiplication with a constant of equal values (1 / batch of a mean loss),
+  the scaling is done in the same pass.
+- **Column sums.** Other `Sum(axis=0)` over a matrix (bias gradients) accumulate rows in one pass.
+- **Means.** A full float `Mean` (the batch loss) calls np.add.reduce and the division np.mean makes,
+  without np.mean's Python layers (3 us -> 1 us).
+
+The kernels accumulate in the order NumPy does (row after row for a sum over axis 0; the cross-entropy
+row sum in NumPy's pairwise order; exp and log are NumPy's own), so a fused plan computes the same bits
+as the unfused one. They are numba loops, compiled on first use; without numba nothing is fused. Ops
+placed on a GPU, fetched values and traced plans are left alone.
+"""
+import numpy as np
+
+from ..errors import InvalidArgumentError
+
+_FOLD_MAX_ELEMENTS = 1 << 20
+_FLOATS = ("float32", "float64")
+_kernels = {}
+_unavailable = []
+_found = []
+
+
+def _compile():
+    import numba
+
+    jit = numba.njit(cache=True, error_model="numpy", nogil=True)
+
+    @jit
+    def bias_relu(x, b, out, zero):
+        n, k = x.shape
+        for i in range(n):
+            for j in range(k):
+                v = x[i, j] + b[j]
+                out[i, j] = v if (v > zero or v != v) else zero   # np.maximum keeps a NaN
+
+    @jit
+    def relu_grad_colsum(g, y, out, total, zero):
+        n, k = g.shape
+        for j in range(k):
+            total[j] = zero
+        for i in range(n):
+            for j in range(k):
+                v = g[i, j] if y[i, j] > zero else g[i, j] * zero   # as g * (y > 0): -0.0 and NaN kept
+                out[i, j] = v
+                total[j] += v
+
+    @jit
+    def colsum(x, total, zero):
+        n, k = x.shape
+        for j in range(k):
+            total[j] = zero
+        for i in range(n):
+            for j in range(k):
+                total[j] += x[i, j]
+
+    @jit
+    def row_sum(a, i, k, zero):
+        # NumPy's pairwise order for a contiguous row of at most 128 elements (bitwise the same sum)
+        if k < 8:
+            s = zero
+            for j in range(k):
+                s += a[i, j]
+            return s
+        r0, r1, r2, r3 = a[i, 0], a[i, 1], a[i, 2], a[i, 3]
+        r4, r5, r6, r7 = a[i, 4], a[i, 5], a[i, 6], a[i, 7]
+        j = 8
+        while j < k - (k % 8):
+            r0 += a[i, j]
+            r1 += a[i, j + 1]
+            r2 += a[i, j + 2]
+            r3 += a[i, j + 3]
+            r4 += a[i, j + 4]
+            r5 += a[i, j + 5]
+            r6 += a[i, j + 6]
+            r7 += a[i, j + 7]
+            j += 8
+        s = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while j < k:
+            s += a[i, j]
+            j += 1
+        return s
+
+    @jit
+    def xent_shift(logits, labels, shifted, picked):
+        # shifted = logits - row max; picked = the label's shifted logit; a bad label's row, else -1
+        n, k = logits.shape
+        for i in range(n):
+            lab = labels[i]
+            if lab < 0 or lab >= k:
+                return i
+        for i in range(n):
+            m = logits[i, 0]
+            for j in range(1, k):
+                if logits[i, j] > m or logits[i, j] != logits[i, j]:   # np.max keeps a NaN
+                    m = logits[i, j]
+            for j in range(k):
+                shifted[i, j] = logits[i, j] - m
+            picked[i] = shifted[i, labels[i]]
+        return -1
+
+    @jit
+    def xent_normalize(e, labels, sums, scale, scaled, zero, one):
+        # e holds exp(shifted): divide by the row sums, subtract 1 at the label, scale
+        n, k = e.shape
+        for i in range(n):
+            s = row_sum(e, i, k, zero)
+            sums[i] = s
+            for j in range(k):
+                e[i, j] = e[i, j] / s
+            e[i, labels[i]] -= one
+            if scaled:
+                for j in range(k):
+                    e[i, j] = e[i, j] * scale
+
+    return {"bias_relu": bias_relu, "relu_grad_colsum": relu_grad_colsum, "colsum": colsum,
+            "xent_shift": xent_shift, "xent_normalize": xent_normalize}
+
+
+def kernels():
+    """The compiled kernels by name, or None when numba is not installed."""
+    if not _kernels and not _unavailable:
+        try:
+            _kernels.update(_compile())
+        except ImportError:
+            _unavailable.append(True)
+    return _kernels or None
+
+
+def enabled():
+    """Whether the pass runs: numba is installed (found without importing it: plans that match nothing
+    must not pay numba's import)."""
+    if not _found:
+        import importlib.util
+        _found.append(not _unavailable and importlib.util.find_spec("numba") is not None)
+    return _found[0]
+
+
+class _NoKernels(Exception):
+    pass
+
+
+class _Lazy:
+    """Kernels by name, compiled at the first pattern that matches."""
+
+    def __getitem__(self, name):
+        ks = kernels()
+        if ks is None:
+            raise _NoKernels()
+        return ks[name]
+
+
+# -- the stand-in op --------------------------------------------------------------------------------------
+class _OpDef:
+    stateful = False
+    views_input = False
+    writes_input = None
+    differentiable = False
+    gpu = False
+
+    def __init__(self, name, kernel, num_outputs, out_arg, elementwise):
+        self.name, self.num_outputs = name, num_outputs
+        self._kernel = kernel
+        self.out_arg, self.elementwise = out_arg, elementwise
+
+    def kernel(self, xp, attrs):
+        return self._kernel
+
+
+class CpuFusedOp:
+    """Stands in for one or more graph ops in a CPU Plan: one kernel, the group's outside inputs and outputs.
+
+    Attributes:
+        members: the graph ops it replaces, in execution order (named in error messages).
+    """
+
+    def __init__(self, kind, members, inputs, outputs, kernel, out_arg=False, elementwise=False):
+        anchor = members[0]
+        self.type = kind if len(members) == 1 and kind == anchor.type else \
+            f"{kind}({', '.join(m.type for m in members)})"
+        self.name = anchor.name
+        self.members = list(members)
+        self.inputs = tuple(inputs)
+        self.outputs = tuple(outputs)
+        self.attrs = {}
+        self.control_inputs = ()
+        self.device = getattr(anchor, "device", "")
+        self.graph = anchor.graph
+        self._id = anchor._id
+        self.opdef = _OpDef(kind, kernel, len(outputs), out_arg, elementwise)
+
+    def __repr__(self):
+        return f"<CpuFusedOp {self.name} {self.type}>"
+
+
+# -- the pass -------------------------------------------------------------------------------------------
+def fuse(ops, placement, shapes, constants, fetched, slab, resolve):
+    """The Plan's op list with foldable ops folded into `constants` and fusable CPU groups replaced.
+
+    Args:
+        ops: the Plan's ops in execution order (after pruning, folding and merging).
+        placement: op -> logical GPU index for ops placed on a GPU (those are left alone).
+        shapes: tensor -> concrete shape for this Plan's feed shapes (None when unknown).
+        constants: resolved tensor -> folded value; updated in place with what this pass folds.
+        fetched: resolved tensors the Plan returns (they keep their own op and buffer).
+        slab: tensor -> its view in the optimizer's contiguous gradient buffer.
+        resolve: maps a tensor to the one that stands in for it after folding / merging.
+
+    Returns:
+        A new list of ops (the input list when there is nothing to do).
+    """
+    if not enabled():
+        return ops
+    k = _Lazy()
+    ops = _fold_shapes(ops, placement, shapes, constants, fetched, resolve)
+    try:
+        return _fuse_groups(ops, k, placement, shapes, constants, fetched, slab, resolve)
+    except _NoKernels:   # numba found but not importable: the unfused ops compute the same values
+        return ops
+
+
+def _fuse_groups(ops, k, placement, shapes, constants, fetched, slab, resolve):
+    readers = {}
+    for op in ops:
+        for t in op.inputs:
+            readers.setdefault(resolve(t), []).append(op)
+    skipped, at = set(), {}   # members that vanish; anchor op -> the fused op that runs in its place
+    for op in ops:
+        if op in skipped or op in at or placement.get(op) is not None or op.control_inputs:
+            continue
+        group = (_bias_relu(op, k, shapes, readers, fetched, placement, resolve)
+                 or _relu_grad_sum(op, k, shapes, readers, fetched, placement, slab, resolve)
+                 or _xent(op, k, shapes, readers, constants, fetched, placement, resolve)
+                 or _colsum(op, k, shapes, resolve)
+                 or _mean(op, shapes, resolve))
+        if group is not None:
+            # the fused op runs where `op` ran: its outside inputs are `op`'s, or computed before it
+            fused, others = group
+            at[op] = fused
+            skipped.update(others)
+    if not at:
+        return ops
+    return [at.get(op, op) for op in ops if op not in skipped]
+
+
+def _float_matrix(t, shapes):
+    shape = shapes.get(t)
+    return shape is not None and len(shape) == 2 and t.dtype.name in _FLOATS
+
+
+def _fold_shapes(ops, placement, shapes, constants, fetched, resolve):
+    kept = []
+    for op in ops:
+        ins = [resolve(t) for t in op.inputs]
+        foldable = (placement.get(op) is None and not op.control_inputs and op.outputs
+                    and not op.opdef.stateful and op.opdef.writes_input is None)
+        if foldable and op.type == "SumGrad" and ins[0] in constants and shapes.get(ins[1]) is not None:
+            like = np.broadcast_to(np.zeros((), ins[1].dtype.np if not ins[1].dtype.is_string else object),
+                                   shapes[ins[1]])
+            if like.size <= _FOLD_MAX_ELEMENTS and _try_fold(op, [constants[ins[0]], like], constants):
+                continue
+        elif foldable and op.type in ("ExpandDims", "Reshape", "Cast", "Mul", "RealDiv", "Neg") and ins \
+                and all(t in constants for t in ins) and _try_fold(op, [constants[t] for t in ins], constants):
+            continue
+        kept.append(op)
+    return kept
+
+
+def _try_fold(op, args, constants):
+    try:
+        result = op.opdef.kernel(np, op.attrs)(*args)
+    except Exception:   # left to run time, where the error names the op
+        return False
+    results = result if len(op.outputs) > 1 else (result,)
+    if any(np.size(r) > _FOLD_MAX_ELEMENTS for r in results):
+        return False
+    for t, r in zip(op.outputs, results):
+        constants[t] = np.array(r, dtype=t.dtype.np) if not t.dtype.is_string else r
+    return True
+
+
+def _only_reader(t, readers):
+    rs = readers.get(t, [])
+    return rs[0] if len(rs) == 1 else None
+
+
+def _bias_relu(op, k, shapes, readers, fetched, placement, resolve):
+    if op.type != "Add":
+        return None
+    a, b = (resolve(t) for t in op.inputs)
+    out = op.outputs[0]
+    if shapes.get(b) is not None and len(shapes[b]) == 2:
+        a, b = b, a
+    if not (_float_matrix(a, shapes) and shapes.get(b) is not None and len(shapes[b]) == 1
+            and shapes[b][0] == shapes[a][1] and shapes[b][0] > 0 and a.dtype == b.dtype == out.dtype
+            and shapes.get(out) == shapes[a] and out not in fetched):
+        return None
+    relu = _only_reader(out, readers)
+    if relu is None or relu.type != "Relu" or placement.get(relu) is not None or relu.control_inputs:
+        return None
+    bias_relu = k["bias_relu"]
+    zero = out.dtype.np.type(0)
+
+    def run(x, bias, out=None):
+        if out is None:
+            out = np.empty(x.shape, x.dtype)
+        bias_relu(x, bias, out, zero)
+        return out
+    # not in place: with `out` aliasing `x` LLVM keeps the loop scalar (15 us instead of 1.9 at 256 x 128)
+    return CpuFusedOp("CpuFused", [op, relu], [a, b], [relu.outputs[0]], run, out_arg=True), \
+        [relu]
+
+
+def _is_row_sum(op, shapes, resolve):
+    return (op.type == "Sum" and tuple(op.attrs.get("axis") or ()) == (0,) and not op.attrs.get("keepdims")
+            and _float_matrix(resolve(op.inputs[0]), shapes) and op.outputs[0].dtype == op.inputs[0].dtype)
+
+
+def _relu_grad_sum(op, k, shapes, readers, fetched, placement, slab, resolve):
+    if op.type != "ReluGrad":
+        return None
+    g, y = (resolve(t) for t in op.inputs)
+    r = op.outputs[0]
+    if not (_float_matrix(g, shapes) and shapes.get(y) == shapes[g] and shapes.get(r) == shapes[g]
+            and g.dtype == y.dtype == r.dtype and r not in fetched):
+        return None
+    sums = [s for s in readers.get(r, []) if _is_row_sum(s, shapes, resolve) and placement.get(s) is None
+            and not s.control_inputs and s.outputs[0] not in fetched]
+    if not sums:
+        return None
+    total_t = sums[0].outputs[0]
+    n, m = shapes[g]
+    out_buf = slab.get(r)   # a variable's gradient itself (rare): straight into the slab as well
+    if out_buf is None or not out_buf.flags.c_contiguous:
+        out_buf = np.empty((n, m), g.dtype.np)
+    view = slab.get(total_t)
+    total = view if view is not None and view.flags.c_contiguous else np.empty((m,), g.dtype.np)
+    fused_kernel = k["relu_grad_colsum"]
+    zero = g.dtype.np.type(0)
+
+    def run(grad, act):
+        fused_kernel(grad, act, out_buf, total, zero)
+        return out_buf, total
+    fused = CpuFusedOp("CpuFused", [op, sums[0]], [g, y], [r, total_t], run)
+    return fused, [sums[0]]
+
+
+def _uniform_scale(t, constants, shape):
+    value = constants.get(t)
+    if value is None:
+        return None
+    value = np.asarray(value)
+    if value.size == 0 or value.ndim > len(shape):
+        return None
+    try:
+        if np.broadcast_shapes(value.shape, shape) != tuple(shape):
+            return None
+    except ValueError:
+        return None
+    first = value.reshape(-1)[0]
+    return first if np.all(value == first) else None
+
+
+def _xent(op, k, shapes, readers, constants, fetched, placement, resolve):
+    if op.type != "SparseSoftmaxCrossEntropyWithLogits":
+        return None
+    logits, labels = (resolve(t) for t in op.inputs)
+    loss_t, grad_t = op.outputs
+    if not (_float_matrix(logits, shapes) and 0 < shapes[logits][1] <= 128 and shapes.get(labels) is not None
+            and len(shapes[labels]) == 1 and labels.dtype.name in ("int32", "int64")
+            and loss_t not in fetched and grad_t not in fetched):
+        return None
+    n, m = shapes[logits]
+    dtype = logits.dtype.np
+    mul = _only_reader(grad_t, readers)
+    scale, outputs, members = None, [loss_t, grad_t], []
+    if mul is not None and mul.type == "Mul" and placement.get(mul) is None and not mul.control_inputs \
+            and mul.outputs[0] not in fetched and shapes.get(mul.outputs[0]) == (n, m) \
+            and mul.outputs[0].dtype == grad_t.dtype:
+        other = [resolve(t) for t in mul.inputs if resolve(t) is not grad_t]
+        if len(other) == 1:
+            scale = _uniform_scale(other[0], constants, (n, m))
+        if scale is not None:
+            outputs, members = [loss_t, mul.outputs[0]], [mul]
+    loss_buf, grad_buf, sums = np.empty((n,), dtype), np.empty((n, m), dtype), np.empty((n,), dtype)
+    shift, normalize = k["xent_shift"], k["xent_normalize"]
+    factor = dtype.type(scale if scale is not None else 1)
+    scaled = scale is not None
+    zero, one = dtype.type(0), dtype.type(1)
+    exp, log, subtract = np.exp, np.log, np.subtract
+
+    def run(x, lab):
+        # exp and log stay NumPy's (numba's differ in the last bit); the rest is two passes
+        bad = shift(x, lab, grad_buf, loss_buf)
+        if bad >= 0:
+            raise InvalidArgumentError(f"label {int(lab[bad])} is outside the {m} classes [0, {m})")
+        exp(grad_buf, out=grad_buf)
+        normalize(grad_buf, lab, sums, factor, scaled, zero, one)
+        log(sums, out=sums)
+        subtract(sums, loss_buf, out=loss_buf)
+        return loss_buf, grad_buf
+    fused = CpuFusedOp("CpuFused" if scaled else op.type, [op] + members, [logits, labels], outputs, run)
+    return fused, members
+
+
+def _colsum(op, k, shapes, resolve):
+    if not _is_row_sum(op, shapes, resolve):
+        return None
+    colsum = k["colsum"]
+    m = shapes[resolve(op.inputs[0])][1]
+    dtype = op.outputs[0].dtype.np
+    zero = dtype.type(0)
+
+    def run(x, out=None):
+        if out is None or not out.flags.c_contiguous:
+            res = np.empty((m,), dtype)
+            colsum(x, res, zero)
+            if out is not None:
+                out[...] = res
+                return out
+            return res
+        colsum(x, out, zero)
+        return out
+    return CpuFusedOp("Sum", [op], [resolve(op.inputs[0])], [op.outputs[0]], run, out_arg=True), []
+
+
+def _mean(op, shapes, resolve):
+    """A full float mean (the loss of a batch) as np.mean computes it, without np.mean's Python layers."""
+    if op.type != "Mean" or op.attrs.get("axis") is not None or op.attrs.get("keepdims"):
+        return None
+    x = resolve(op.inputs[0])
+    if shapes.get(x) is None or x.dtype.name not in _FLOATS or op.outputs[0].dtype != x.dtype:
+        return None
+    count = np.intp(int(np.prod(shapes[x], dtype=np.int64)))
+    if count == 0:
+        return None
+    add, divide = np.add.reduce, np.true_divide
+
+    def run(v, out=None):
+        if out is None:
+            return np.mean(v)
+        add(v, axis=None, out=out)
+        # np.mean divides by an intp count (in float64 for float32, rounded back): the same call
+        divide(out, count, out=out, casting="unsafe")
+        return out
+    return CpuFusedOp("Mean", [op], [x], [op.outputs[0]], run, out_arg=True), []
