@@ -194,7 +194,8 @@ def main():
         t = peer(TORCH, [xp, yp, BATCH, args.epochs])
         k = peer(KERAS, [xp, yp, BATCH, args.epochs])
         row = {"ours": float(np.median(mine[1:] or mine)), "torch": float(np.median(t["rates"][1:] or t["rates"])),
-               "keras": float(np.median(k["rates"][1:] or k["rates"])), "ours_blas_threads": threads or 0}
+               "keras": float(np.median(k["rates"][1:] or k["rates"])), "ours_blas_threads": threads or 0,
+               "load": os.getloadavg()[0]}   # steps/s under other engineers' load: read ratios per round
         rows.append(row)
         print(f"  round {r + 1}: " + ", ".join(f"{k}={v:.4g}" for k, v in row.items()), flush=True)
 
@@ -205,7 +206,9 @@ def main():
           f"keras_steps_per_s={med([r['keras'] for r in rows]):.1f} "
           f"ratio_vs_torch={med([r['ours'] / r['torch'] for r in rows]):.2f} "
           f"ratio_vs_keras={med([r['ours'] / r['keras'] for r in rows]):.2f} "
-          f"ratio_vs_faster={med([r['ours'] / max(r['torch'], r['keras']) for r in rows]):.2f}")
+          f"ratio_vs_faster={med([r['ours'] / max(r['torch'], r['keras']) for r in rows]):.2f} "
+          f"best_round_ratio_vs_faster={max(r['ours'] / max(r['torch'], r['keras']) for r in rows):.2f} "
+          f"load={os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -246,3 +246,167 @@ def test_a_compiled_training_step_allocates_no_arrays():
     finally:
         tracemalloc.stop()
     assert peak < 16_000, peak
+
+
+# -- N-D tensors (conv layers, NHWC) and the pooling gradient ------------------------------------------------
+def test_bias_relu_and_relu_grad_sum_on_nhwc_tensors_compute_the_same_bits(unfused):
+    x = R.standard_normal((3, 5, 4, 6)).astype(np.float32)
+    x[0, 0, 0, 0] = np.nan
+    c = R.standard_normal((3, 5, 4, 6)).astype(np.float32)
+    b = R.standard_normal(6).astype(np.float32)
+
+    def build(a):
+        bias = ke.Variable(b, name="b")
+        y = ke.nn.relu(a + bias)
+        loss = ke.reduce_sum(y * ke.constant(c))
+        return [y * 1.0, ke.gradients(loss, [bias])[0] * 1.0]
+
+    def run():
+        g = ke.Graph()
+        with g.as_default():
+            a = ke.placeholder(ke.float32, [None, 5, 4, 6])
+            fetches = build(a)
+            sess = ke.Session(graph=g)
+            sess.run(ke.global_variables_initializer())
+            got = sess.run(fetches, {a: x})
+        return got, list(sess._plans.values())[-1]
+    (y, db), plan = run()
+    with unfused():
+        (ref_y, ref_db), ref_plan = run()
+    assert "CpuFused(Add, Relu)" in plan.kernel_types
+    assert "CpuFused(ReluGrad, Sum)" in plan.kernel_types
+    assert "ReluGrad" in ref_plan.kernel_types
+    np.testing.assert_array_equal(y, ref_y)
+    np.testing.assert_array_equal(db, ref_db)
+    # and against NumPy: relu(x + b); the bias gradient is the sum of c where x + b > 0 (NaN: no gradient)
+    np.testing.assert_array_equal(y, np.maximum(x + b, 0))
+    want = np.sum(np.where(x + b > 0, c, 0).astype(np.float64), axis=(0, 1, 2))
+    np.testing.assert_allclose(db, want, rtol=1e-5, atol=1e-5)
+
+
+def test_column_sums_over_leading_axes_of_a_4d_tensor_match_numpy_bitwise():
+    x = (R.standard_normal((4, 9, 7, 5)) * 1e3).astype(np.float32)
+
+    def build(a):
+        return ke.reduce_sum(a * 1.0, axis=[0, 1, 2]) * 1.0
+    got, plan = _run(build, [x])
+    assert "Sum" in plan.kernel_types
+    # NumPy reduces the three leading axes of a contiguous array as one axis, row after row
+    np.testing.assert_array_equal(got, np.sum(x, axis=(0, 1, 2)))
+
+
+def _pool_grad_reference(x, dy, k, s):
+    """MaxPoolGrad by hand (VALID): each window's dy goes to its first maximum (row-major), accumulated."""
+    n, h, w, c = x.shape
+    dx = np.zeros(x.shape, np.float64)
+    for b in range(n):
+        for r in range(dy.shape[1]):
+            for q in range(dy.shape[2]):
+                win = x[b, r * s:r * s + k, q * s:q * s + k, :].reshape(k * k, c)
+                first = np.argmax(win, axis=0)   # np.argmax picks the first of tied maxima
+                for ch in range(c):
+                    i, j = divmod(int(first[ch]), k)
+                    dx[b, r * s + i, q * s + j, ch] += dy[b, r, q, ch]
+    return dx
+
+
+@pytest.mark.parametrize("k,s", [(2, 2), (3, 2)])
+def test_pool_grad_with_relu_mask_is_exact_with_zeros_and_ties(k, s):
+    from kestimator.engine.ops import _pool_kernels as pk
+    kernels = pk.numba_kernels()
+    # ReLU outputs: a third zeros (whole zero windows among them), small integers so windows tie
+    x = np.maximum(R.integers(-2, 3, (2, 9, 7, 3)), 0).astype(np.float32)
+    x[0, :4, :4, :] = 0   # all-zero windows: the max is 0, the gradient there is 0
+    x[1, 2:6, 2:6, 1] = 2  # ties at a positive max: only the first position gets dy
+    oh, ow = (9 - k) // s + 1, (7 - k) // s + 1
+    dy = R.standard_normal((2, oh, ow, 3)).astype(np.float32)
+    dx = np.full(x.shape, 7.0, np.float32)   # stale values must be overwritten
+    total = np.empty(3, np.float32)
+    kernels["max_pool_grad_relu"](x, dy, k, k, s, s, 0, 0, dx, total, True)
+    want = _pool_grad_reference(x, dy, k, s) * (x > 0)
+    np.testing.assert_allclose(dx, want, rtol=1e-6, atol=0)
+    # the unfused ops: MaxPoolGrad, then ReluGrad (g * (y > 0)); bitwise for non-overlapping windows
+    plain = np.empty(x.shape, np.float32)
+    kernels["max_pool_grad"](x, dy, k, k, s, s, 0, 0, plain)
+    unfused_dx = plain * (x > 0)
+    if k == s:
+        np.testing.assert_array_equal(dx, unfused_dx)
+    else:
+        np.testing.assert_allclose(dx, unfused_dx, rtol=1e-6)
+    assert np.all(dx[0, :4, :4, :] == 0)
+    # the bias gradient: float64 per-window accumulation, so within float32 rounding of the float64 sum
+    np.testing.assert_allclose(total, want.sum(axis=(0, 1, 2)), rtol=2e-7, atol=1e-7)
+    assert abs(float(total[0]) - float(np.sum(unfused_dx, axis=(0, 1, 2))[0])) <= 1e-5
+
+
+def _cnn_step(fused_off=None, opt="sgd"):
+    rng = np.random.default_rng(21)
+    g = ke.Graph()
+    with g.as_default():
+        x = ke.placeholder(ke.float32, [None, 11, 11, 2])
+        y = ke.placeholder(ke.int64, [None])
+        k1 = ke.Variable((rng.standard_normal((3, 3, 2, 4)) * 0.5).astype(np.float32), name="k1")
+        b1 = ke.Variable((rng.standard_normal(4) * 0.1).astype(np.float32), name="b1")
+        k2 = ke.Variable((rng.standard_normal((3, 3, 4, 5)) * 0.5).astype(np.float32), name="k2")
+        b2 = ke.Variable((rng.standard_normal(5) * 0.1).astype(np.float32), name="b2")
+        w = ke.Variable((rng.standard_normal((5, 3)) * 0.5).astype(np.float32), name="w")
+        h = ke.nn.max_pool(ke.nn.relu(ke.nn.conv2d(x, k1, 1, "VALID") + b1), 2, 2, "VALID")   # 9x9 -> 4x4
+        h = ke.nn.max_pool(ke.nn.relu(ke.nn.conv2d(h, k2, 1, "VALID") + b2), 2, 2, "VALID")   # 2x2 -> 1x1
+        logits = ke.matmul(ke.reshape(h, [-1, 5]), w)
+        loss = ke.reduce_mean(ke.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+        train = kopt.SGD(0.5).minimize(loss)
+        init = ke.global_variables_initializer()
+    sess = ke.Session(graph=g)
+    sess.run(init)
+    step = sess.make_callable([loss, train], feed_list=[x, y])
+    xb = rng.standard_normal((6, 11, 11, 2)).astype(np.float32)
+    step(xb, rng.integers(0, 3, 6))
+    plan = next(p for p in sess._plans.values() if "ApplyOptimizer" in p.kernel_types)
+    return {v.op.name: sess.run(v) for v in (k1, b1, k2, b2, w)}, plan
+
+
+def test_a_conv_training_step_fuses_the_pool_gradient_with_the_relu_gradient(unfused):
+    got, plan = _cnn_step()
+    with unfused():
+        want, ref_plan = _cnn_step()
+    assert plan.kernel_types.count("CpuFused(MaxPoolGrad, ReluGrad, Sum)") == 2
+    assert plan.kernel_types.count("CpuFused(Add, Relu)") == 2
+    assert "ReluGrad" not in plan.kernel_types and "ReluGrad" in ref_plan.kernel_types
+    # the weights' gradients are the same bits; the biases' sums are taken per window (float32 rounding)
+    for name in ("k1", "k2", "w"):
+        np.testing.assert_array_equal(got[name], want[name])
+    for name in ("b1", "b2"):
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_relu_max_pool_and_its_gradient_without_a_bias_sum_are_the_unfused_bits(unfused, k):
+    x = R.standard_normal((3, 10, 8, 5)).astype(np.float32)
+    x[0, 0, 0, 0] = np.nan    # np.maximum spreads a NaN to its window's max
+    x[1, :4, :4, :] = -5.0    # windows that ReLU turns all-zero
+    b = R.standard_normal(5).astype(np.float32)
+
+    def run():
+        g = ke.Graph()
+        with g.as_default():
+            a = ke.placeholder(ke.float32, [None, 10, 8, 5])
+            r = ke.nn.relu(a + ke.constant(b))
+            p = ke.nn.max_pool(r, k, k, "VALID")
+            loss = ke.reduce_sum(p * p)
+            fetches = [p * 1.0, ke.gradients(loss, [a])[0] * 1.0]
+        sess = ke.Session(graph=g)
+        got = [sess.run(fetches, {a: x}) for _ in range(2)]   # a second run reuses the plan's buffers
+        return got[-1], list(sess._plans.values())[-1]
+    (p, dx), plan = run()
+    with unfused():
+        (ref_p, ref_dx), ref_plan = run()
+    assert "CpuFused(Add, Relu)" in plan.kernel_types and "CpuFused(MaxPoolGrad, ReluGrad)" in plan.kernel_types
+    assert "ReluGrad" in ref_plan.kernel_types
+    np.testing.assert_array_equal(p, ref_p)
+    np.testing.assert_array_equal(dx, ref_dx)
+    # and against NumPy: max over the VALID k x k blocks of relu(x + b)
+    rl = np.maximum(x + b, 0)
+    oh, ow = 10 // k, 8 // k
+    want = rl[:, :oh * k, :ow * k, :].reshape(3, oh, k, ow, k, 5).max(axis=(2, 4))
+    np.testing.assert_array_equal(p, want)
+    assert np.isnan(p[0, 0, 0, 0]) and np.all(p[1, :4 // k, :4 // k, :] == 0)

@@ -19,8 +19,14 @@ class FakeBlas:
         self.history.append(n)
 
 
+@pytest.fixture
+def quiet(monkeypatch):
+    """The machine's real load average is not under test here: report a quiet machine."""
+    monkeypatch.setattr(threads, "overloaded", lambda: False)
+
+
 @pytest.mark.parametrize("slow,expected", [(2, 1), (1, 2)])
-def test_trial_keeps_the_faster_count(slow, expected):
+def test_trial_keeps_the_faster_count(quiet, slow, expected):
     blas = FakeBlas()
     tuner = threads.EpochTuner(blas)
     seen = []
@@ -46,9 +52,50 @@ def test_fit_restores_the_default_thread_count():
     if not blas.available():
         pytest.skip("BLAS thread count is not adjustable here (single-threaded BLAS or no threadpoolctl)")
     from threadpoolctl import threadpool_info
-    before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    # numba (compiled by fit's first plan) imports scipy, which may load a second OpenBLAS: compare the
+    # libraries loaded before fit, the ones the tuner controls
+    before = {i["filepath"]: i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     model.compile("sgd", "mse")
     model.fit(np.zeros((640, 3), np.float32), np.zeros((640, 2), np.float32), batch_size=8, verbose=0)
     assert model._blas_threads in (1, blas.default)
-    assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == before
+    after = {i["filepath"]: i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+    assert {path: after[path] for path in before} == before
+
+
+@pytest.mark.parametrize("load,cores,expected", [(2.5, 2, True), (2.0, 2, False), (0.3, 2, False),
+                                                 (9.0, 8, True)])
+def test_overloaded_compares_the_load_average_with_the_core_count(monkeypatch, load, cores, expected):
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (load, 0.0, 0.0))
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: cores)
+    assert threads.overloaded() is expected
+
+
+def test_a_loaded_machine_skips_the_trial_and_runs_one_thread(monkeypatch):
+    monkeypatch.setattr(threads, "overloaded", lambda: True)
+    blas = FakeBlas()
+    tuner = threads.EpochTuner(blas)
+    # two threads would look faster here, but with the cores taken the epoch runs on one thread throughout
+    seen = []
+    for _ in tuner.epoch(((i, None) for i in range(60)), 60):
+        seen.append(blas.current)
+    assert seen == [1] * 60
+    assert tuner.choice == 1 and tuner.reason == "load" and tuner.timings == {}
+
+
+def test_a_multi_thread_choice_that_slows_down_twofold_falls_back_to_one_thread(quiet):
+    blas = FakeBlas()
+    tuner = threads.EpochTuner(blas)
+    seen = []
+    for step, _ in tuner.epoch(((i, None) for i in range(80)), 80):
+        # two threads win the trial (0.2 ms vs 2 ms); from step 40 on, two-thread steps take 4 ms: > 2x
+        if blas.current == 2:
+            time.sleep(0.004 if step >= 40 else 0.0002)
+        else:
+            time.sleep(0.002)
+        seen.append(blas.current)
+    assert tuner.reason == "slowdown" and tuner.choice == 1
+    assert seen[17:40] == [2] * 23                 # the trial's choice, while it stayed fast
+    switched = seen.index(1, 40)
+    assert 40 + threads._WATCH // 2 <= switched <= 40 + threads._WATCH + 1   # once the median of 8 shows it
+    assert seen[switched:] == [1] * (80 - switched)

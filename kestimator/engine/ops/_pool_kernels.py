@@ -114,7 +114,66 @@ def _compile():
                                     if idx[ch] == k:
                                         dx[b, hi, wj, ch] += dy[b, r, s, ch]
 
-    return {"max_pool": max_pool, "max_pool_grad": max_pool_grad}
+    @jit
+    def max_pool_grad_relu(x, dy, kh, kw, sh, sw, ph0, pw0, dx, total, do_sum):
+        """ReluGrad(MaxPoolGrad(x, dy), x) in one pass, and (do_sum) its sum over all axes but channels.
+
+        The element that takes a window's gradient holds the window's maximum m, so the ReLU gradient there
+        is dy * (m > 0): the mask is applied per window, before scattering (dy * 0 where m <= 0, as
+        g * (y > 0) computes, so -0.0 and NaN come out the same). Every other element gets 0, and 0 * mask
+        is 0. The channel sums accumulate per window in float64 (one nonzero per window and channel: the
+        sum of dx is the sum of the masked dy), then round to dx's dtype.
+        """
+        n, h, w, c = x.shape
+        oh, ow = dy.shape[1], dy.shape[2]
+        best = np.empty(c, x.dtype)
+        idx = np.empty(c, np.int64)
+        masked = np.empty(c, dy.dtype)
+        acc = np.zeros(c, np.float64)
+        zero = dy.dtype.type(0)
+        xzero = x.dtype.type(0)
+        disjoint = sh == kh and sw == kw
+        if disjoint:
+            for b in range(n):
+                for hi in range(h):
+                    for wj in range(w):
+                        if hi >= oh * kh - ph0 or wj >= ow * kw - pw0:
+                            for ch in range(c):
+                                dx[b, hi, wj, ch] = zero
+        else:
+            dx[...] = zero
+        for b in range(n):
+            for r in range(oh):
+                for s in range(ow):
+                    r0, s0 = r * sh - ph0, s * sw - pw0
+                    window_argmax(x, b, r0, s0, kh, kw, best, idx)
+                    for ch in range(c):
+                        g = dy[b, r, s, ch]
+                        v = g if best[ch] > xzero else g * zero
+                        masked[ch] = v
+                        if do_sum and idx[ch] >= 0:
+                            acc[ch] += v
+                    for i in range(kh):
+                        hi = r0 + i
+                        if hi < 0 or hi >= h:
+                            continue
+                        for j in range(kw):
+                            wj = s0 + j
+                            if wj < 0 or wj >= w:
+                                continue
+                            k = i * kw + j
+                            if disjoint:
+                                for ch in range(c):
+                                    dx[b, hi, wj, ch] = masked[ch] if idx[ch] == k else zero
+                            else:
+                                for ch in range(c):
+                                    if idx[ch] == k:
+                                        dx[b, hi, wj, ch] += masked[ch]
+        if do_sum:
+            for ch in range(c):
+                total[ch] = acc[ch]
+
+    return {"max_pool": max_pool, "max_pool_grad": max_pool_grad, "max_pool_grad_relu": max_pool_grad_relu}
 
 
 def numba_kernels():
