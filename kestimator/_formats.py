@@ -27,8 +27,10 @@ configs (plain YAML a user may edit).
 
 A reader accepts every version from 1 up to the constant and refuses a newer one with
 :func:`check_version`'s message ("written by kestimator 0.3.0 in checkpoint format 2; this kestimator
-(0.1.0) reads up to format 1"). When a format changes, its constant goes up, the reader keeps reading
-the old versions, and ``tests/fixtures/compat`` keeps files of every old version that must still load.
+(0.1.0) reads up to format 1"). A file that lacks the version a reader looks for (written before the
+field existed, or by tf.keras) is read as format 1. When a format changes, its constant goes up, the reader
+keeps reading the old versions, and ``tests/fixtures/compat`` keeps files of every old version that must
+still load (``tests/fixtures/make_compat_fixtures.py`` says how to add a version's fixtures).
 
 Read limits: a reader never allocates what a file only *declares*. A declared size must be backed by the
 bytes the file stores (times :data:`MAX_INFLATE_RATIO` where the data is deflate-compressed: no deflate
@@ -42,8 +44,9 @@ from .errors import DataLossError, InvalidArgumentError, ResourceExhaustedError
 
 __all__ = ["KESTIMATOR_VERSION", "CHECKPOINT_FORMAT", "ESTIMATOR_INDEX_FORMAT", "KERAS_H5_FORMAT",
            "SAVED_MODEL_FORMAT", "DATA_CACHE_FORMAT", "FORMAT_ATTR", "VERSION_ATTR", "check_version",
-           "tagged_version", "MAX_INFLATE_RATIO", "max_read_bytes", "set_max_read_bytes", "read_limit",
-           "check_declared_bytes", "reading", "naming_file", "allocation_budget", "charge", "declared_nbytes"]
+           "is_newer_format", "tagged_version", "MAX_INFLATE_RATIO", "max_read_bytes", "set_max_read_bytes",
+           "read_limit", "check_declared_bytes", "reading", "naming_file", "allocation_budget", "charge",
+           "declared_nbytes"]
 
 CHECKPOINT_FORMAT = 1        # engine.checkpoint: HDF5 tensor files (Saver, estimators, save_weights)
 ESTIMATOR_INDEX_FORMAT = 1   # estimators.checkpoint_manager: checkpoint_index.json
@@ -93,11 +96,18 @@ def check_version(found, newest, path, what, writer=None):
     if version < 1:
         raise DataLossError(f"{path}: invalid {what} format version {version}")
     if version > newest:
-        by = f"kestimator {_as_text(writer)}" if writer is not None else "a newer kestimator"
-        raise InvalidArgumentError(
-            f"{path} was written by {by} in {what} format {version}, newer than this kestimator "
-            f"({KESTIMATOR_VERSION}) reads (up to format {newest}); upgrade kestimator to load it")
+        by = f"kestimator {_as_text(writer)[:40]}" if writer is not None else "a newer kestimator"
+        err = InvalidArgumentError(
+            f"{path} was written by {by} in {what} format {version}; this kestimator ({KESTIMATOR_VERSION}) "
+            f"reads up to format {newest}: upgrade kestimator to load this newer format")
+        err.newer_format = version   # lets a caller that skips corrupt files (CheckpointManager) tell this apart
+        raise err
     return version
+
+
+def is_newer_format(exc):
+    """True when `exc` is :func:`check_version`'s refusal of a file in a newer format (not a corrupt file)."""
+    return getattr(exc, "newer_format", None) is not None
 
 
 def tagged_version(tag, prefix):

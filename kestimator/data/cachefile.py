@@ -3,7 +3,8 @@
 Layout (all integers little-endian)::
 
     magic     b"KSCACHE1"
-    header    u32 length, JSON (format, version, element structure, pipeline fingerprint), u32 crc32
+    header    u32 length, JSON (format, version, kestimator_version, element structure, pipeline
+              fingerprint), u32 crc32
     records   u64 length, u32 crc32 of the payload, payload   -- one per element
     end       u64 0xFFFFFFFFFFFFFFFF, u64 number of records   -- absent => the file is truncated
 
@@ -12,6 +13,10 @@ byte and its data: numeric arrays and NumPy scalars as dtype string, shape and r
 ``bytes``; object arrays of bytes; Python int / float / bool / str. Only numeric and bool dtypes are
 accepted when reading, every length is checked against the bytes that remain before anything is
 allocated, and a checksum mismatch raises DataLossError naming the file and offset.
+
+Versions: the header's ``"version"`` is the format version; a reader accepts 1..VERSION and refuses a newer
+one naming the kestimator that wrote it (``"kestimator_version"``, absent in files from before it was
+recorded, which load as before).
 """
 import json
 import math
@@ -20,12 +25,13 @@ import zlib
 
 import numpy as np
 
+from .. import _formats
 from ..errors import DataLossError, InvalidArgumentError
 from .structure import describe, flatten, pack_as
 
 MAGIC = b"KSCACHE1"
 FORMAT = "kestimator.data.cache"
-VERSION = 1
+VERSION = _formats.DATA_CACHE_FORMAT
 END_MARK = 0xFFFFFFFFFFFFFFFF
 _U8, _U32, _U64, _I64, _F64 = (struct.Struct(f) for f in ("<B", "<I", "<Q", "<q", "<d"))
 _ARRAY, _SCALAR, _BYTES, _OBJECT_ARRAY, _INT, _FLOAT, _BOOL, _STR = range(8)
@@ -54,8 +60,8 @@ def _template(structure):
 
 
 def encode_header(structure, fingerprint):
-    text = json.dumps({"format": FORMAT, "version": VERSION, "structure": structure,
-                       "fingerprint": fingerprint}, sort_keys=True).encode("utf-8")
+    text = json.dumps({"format": FORMAT, "version": VERSION, "kestimator_version": _formats.KESTIMATOR_VERSION,
+                       "structure": structure, "fingerprint": fingerprint}, sort_keys=True).encode("utf-8")
     return MAGIC + _U32.pack(len(text)) + text + _U32.pack(zlib.crc32(text))
 
 
@@ -222,8 +228,11 @@ class CacheFileReader:
         if zlib.crc32(text) != crc:
             self._fail(12, "header checksum mismatch")
         header = json.loads(text.decode("utf-8"))
-        if header.get("format") != FORMAT or header.get("version") != VERSION:
-            self._fail(12, f"unsupported header {header.get('format')!r} v{header.get('version')!r}")
+        tag = header.get("format") if isinstance(header, dict) else None
+        if tag != FORMAT:
+            self._fail(12, f"unsupported header format {tag!r:.60}")
+        _formats.check_version(header.get("version"), VERSION, f"cache file {self.path}", "ks.data cache",
+                               writer=header.get("kestimator_version"))
         if header.get("fingerprint") != fingerprint:
             raise InvalidArgumentError(
                 f"cache file {self.path} was written by a different pipeline (fingerprint "

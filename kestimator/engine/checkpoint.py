@@ -2,7 +2,8 @@
 
 Layout of one file::
 
-    /                       attrs: kestimator_format = 1, kestimator_metadata = '<JSON object>'
+    /                       attrs: kestimator_format = 1, kestimator_version = '0.1.0' (the writer's),
+                                   kestimator_metadata = '<JSON object>'
     /<name>                 one dataset per tensor; a name "a/b/c" is dataset "c" in group "a/b"
     /<name>/__value__       the tensor <name> when <name> is also a group (TF's "w" and its slot "w/Adam")
 
@@ -12,9 +13,12 @@ previous file or the new one, never a partial one. `save_tensors` returns the SH
 an index can record it and `load_tensors(..., sha256=...)` can verify it.
 
 Reading never trusts the file: external links, soft links, external storage and virtual datasets are
-refused (they would read outside the file), only plain numeric / bool / byte-string datasets are accepted,
-and every declared shape and size is checked against the caller's expectation and the bytes actually
-stored before anything is allocated.
+refused (they would read outside the file; `kestimator.io.h5_safety`), only plain numeric / bool /
+byte-string datasets are accepted, and every declared shape and size is checked against the caller's
+expectation and the bytes actually stored before anything is allocated.
+
+Versions: a reader accepts formats 1..`FORMAT_VERSION` and refuses a newer one naming the kestimator that
+wrote it (`_formats.check_version`). Files from before ``kestimator_version`` existed lack it and load.
 """
 import hashlib
 import json
@@ -25,14 +29,14 @@ import tempfile
 import numpy as np
 
 from .. import _formats
-from ..errors import DataLossError, InvalidArgumentError, NotFoundError, UnsafeFileError
+from ..errors import DataLossError, InvalidArgumentError, NotFoundError
 
-FORMAT_VERSION = 1
-_FORMAT_ATTR = "kestimator_format"
+FORMAT_VERSION = _formats.CHECKPOINT_FORMAT
+_FORMAT_ATTR = _formats.FORMAT_ATTR
+_VERSION_ATTR = _formats.VERSION_ATTR
 _METADATA_ATTR = "kestimator_metadata"
 _VALUE_LEAF = "__value__"              # dataset holding tensor "a" when "a" is also a group ("a/b" exists)
 _STRING_ATTR = "kestimator_dtype"      # set to "string" on datasets holding byte strings
-_MAX_COMPRESSION_RATIO = 1024           # a filtered dataset may not declare more than this x its stored bytes
 
 __all__ = ["save_tensors", "load_tensors", "read_metadata", "list_tensors", "print_tensors_in_checkpoint_file",
            "file_sha256", "FORMAT_VERSION"]
@@ -125,7 +129,10 @@ def save_tensors(path, tensors, metadata=None):
     Raises:
         InvalidArgumentError: a bad name (empty component, dataset/group clash), an unsupported dtype, or
             metadata that is not a JSON-serializable dict.
-        OSError: the folder is missing or not writable (the previous file, if any, is left untouched).
+        ResourceExhaustedError: no space left on the device (ENOSPC, quota); FailedPreconditionError: a
+            read-only or unwritable folder. Either way the previous file, if any, is left untouched and no
+            temporary file remains.
+        OSError: any other failure to write (e.g. the folder is missing).
     """
     h5py = _h5py()
     path = os.fspath(path)
@@ -138,12 +145,19 @@ def save_tensors(path, tensors, metadata=None):
     except (TypeError, ValueError) as e:
         raise InvalidArgumentError(f"checkpoint metadata for {path} is not JSON-serializable: {e}") from None
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    from ..io.write_errors import reraise_write_error   # disk full / read-only -> a ks.errors error
+    try:
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    except OSError as err:
+        reraise_write_error(err, path, "checkpoint")
+        raise
     os.close(fd)
     try:
         os.chmod(tmp, _new_file_mode())
         with h5py.File(tmp, "w", libver="earliest") as f:
             f.attrs[_FORMAT_ATTR] = np.int64(FORMAT_VERSION)
+            # fixed-length bytes: reading it needs no global heap (see guard_heaps)
+            f.attrs[_VERSION_ATTR] = np.bytes_(_formats.KESTIMATOR_VERSION.encode())
             f.attrs[_METADATA_ATTR] = meta_json
             for name in sorted(names, key=paths.get):
                 arr, is_string = _as_storable(name, tensors[name])
@@ -159,11 +173,12 @@ def save_tensors(path, tensors, metadata=None):
             os.fsync(f.fileno())
         digest = file_sha256(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        reraise_write_error(err, path, "checkpoint")
         raise
     _fsync_dir(folder)
     return digest
@@ -220,71 +235,47 @@ class _Reader:
         if version is None:
             raise DataLossError(f"{self.path} is an HDF5 file but not a kestimator checkpoint "
                                 f"(no '{_FORMAT_ATTR}' attribute)")
+        where = f"checkpoint {self.path}"
         try:
-            version = int(np.asarray(version).item())
-        except (TypeError, ValueError):
-            raise DataLossError(f"checkpoint {self.path}: attribute {_FORMAT_ATTR} is {version!r}, "
-                                "not an integer") from None
-        if version > FORMAT_VERSION:
-            raise InvalidArgumentError(
-                f"checkpoint {self.path} has format version {version}, newer than this kestimator reads "
-                f"(up to {FORMAT_VERSION}); upgrade kestimator to load it")
-        if version < 1:
-            raise DataLossError(f"checkpoint {self.path}: invalid format version {version}")
+            self.format_version = _formats.check_version(version, FORMAT_VERSION, where, "checkpoint")
+        except InvalidArgumentError as err:
+            if not _formats.is_newer_format(err):
+                raise
+            # Refused: name the kestimator that wrote it (absent in files from before it was recorded).
+            _formats.check_version(version, FORMAT_VERSION, where, "checkpoint", writer=self._writer_version())
+            raise
+
+    def _writer_version(self):
+        """The kestimator version recorded by the writer, or None (missing or unreadable)."""
+        try:
+            if _VERSION_ATTR not in self.file.attrs:
+                return None
+            if self.file.attrs.get_id(_VERSION_ATTR).dtype.kind == "O":   # variable-length: heap first
+                self.guard_heaps()
+            return self.file.attrs.get(_VERSION_ATTR)
+        except (OSError, KeyError, RuntimeError, TypeError, ValueError, DataLossError):
+            return None
 
     def _walk(self):
         """name -> h5py.Dataset for every dataset, refusing links and storage outside the file."""
-        h5py = _h5py()
+        from ..io import h5_safety
         found = {}
-        stack = [("", self.file)]
-        seen = {self.file.id}   # hard links can make a group its own descendant: walk each group once
-        while stack:   # explicit stack: a deep group tree must not hit the recursion limit
-            prefix, group = stack.pop()
-            try:
-                keys = list(group.keys())
-            except (OSError, RuntimeError) as e:
-                raise DataLossError(f"checkpoint {self.path}: cannot list group '/{prefix}': {e}") from None
-            for key in keys:
-                name = prefix + key
-                try:
-                    link = group.get(key, getlink=True)
-                except (OSError, RuntimeError) as e:
-                    raise DataLossError(f"checkpoint {self.path}: cannot read link '/{name}': {e}") from None
-                if isinstance(link, h5py.ExternalLink):
-                    raise UnsafeFileError(f"checkpoint {self.path}: '/{name}' is an external link to "
-                                          f"{link.filename}:{link.path}; refused (it reads outside the file)")
-                if isinstance(link, h5py.SoftLink):
-                    raise UnsafeFileError(f"checkpoint {self.path}: '/{name}' is a soft link to {link.path}; "
-                                          "refused (checkpoints hold no links)")
-                try:
-                    obj = group[key]
-                except (OSError, RuntimeError, KeyError) as e:
-                    raise DataLossError(f"checkpoint {self.path}: cannot open '/{name}': {e}") from None
-                if isinstance(obj, h5py.Group):
-                    if obj.id in seen:
-                        raise DataLossError(f"checkpoint {self.path}: group '/{name}' is a second link to a group "
-                                            "already walked (a hard-link cycle or alias); checkpoints hold none")
-                    seen.add(obj.id)
-                    stack.append((name + "/", obj))
-                elif isinstance(obj, h5py.Dataset):
-                    if key == _VALUE_LEAF:   # the value of tensor "<group>" beside tensors "<group>/..."
-                        name = prefix[:-1]
-                        if not name:
-                            raise DataLossError(f"checkpoint {self.path}: '/{_VALUE_LEAF}' at the root")
-                    self._check_dataset(name, obj)
-                    found[name] = obj
-                else:
-                    raise DataLossError(f"checkpoint {self.path}: '/{name}' is a {type(obj).__name__}, "
-                                        "neither a group nor a dataset")
+
+        def on_dataset(group_prefix, key, ds):
+            name = group_prefix + key
+            if key == _VALUE_LEAF:   # the value of tensor "<group>" beside tensors "<group>/..."
+                name = group_prefix[:-1]
+                if not name:
+                    raise DataLossError(f"checkpoint {self.path}: '/{_VALUE_LEAF}' at the root")
+            self._check_dataset(name, ds)
+            found[name] = ds
+
+        h5_safety.walk(_h5py(), self.file, f"checkpoint {self.path}", on_dataset)
         return found
 
     def _check_dataset(self, name, ds):
-        if ds.is_virtual:
-            raise UnsafeFileError(f"checkpoint {self.path}: tensor {name!r} is a virtual dataset; refused "
-                                  "(it maps data from other files)")
-        if ds.external:
-            raise UnsafeFileError(f"checkpoint {self.path}: tensor {name!r} keeps its data in external "
-                                  f"file(s) {[e[0] for e in ds.external]}; refused")
+        from ..io import h5_safety
+        h5_safety.check_dataset_storage(ds, f"checkpoint {self.path}", f"tensor {name!r}")
         if ds.shape is None:
             raise DataLossError(f"checkpoint {self.path}: tensor {name!r} has no dataspace (HDF5 null)")
         self.dtype_of(name, ds)   # refuses compound, reference, opaque ... dtypes
@@ -335,24 +326,8 @@ class _Reader:
 
     def _check_stored_size(self, name, ds, shape, dt):
         """Refuse a dataset whose declared size the file does not back (truncated or crafted files)."""
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
-        if nbytes == 0:
-            return
-        try:
-            stored = ds.id.get_storage_size()
-        except (OSError, RuntimeError) as e:
-            raise DataLossError(f"checkpoint {self.path}: tensor {name!r}: cannot read its storage: {e}") from None
-        filtered = ds.compression is not None or ds.shuffle or ds.fletcher32 or ds.scaleoffset is not None
-        if not filtered and stored != nbytes:
-            raise DataLossError(f"checkpoint {self.path}: tensor {name!r} declares {nbytes} bytes "
-                                f"(shape {shape}, {dt}) but the file stores {stored}")
-        if filtered and nbytes > max(stored, 1) * _MAX_COMPRESSION_RATIO:
-            raise DataLossError(f"checkpoint {self.path}: tensor {name!r} declares {nbytes} bytes from "
-                                f"{stored} compressed bytes; refused")
-        file_size = os.path.getsize(self.path)
-        if stored > file_size:
-            raise DataLossError(f"checkpoint {self.path}: tensor {name!r} stores {stored} bytes, more than "
-                                f"the whole file ({file_size}); the file is truncated")
+        from ..io import h5_safety
+        h5_safety.check_stored_size(ds, shape, dt, self.path, f"checkpoint {self.path}", f"tensor {name!r}")
 
 
 def _dtype_name(dt):

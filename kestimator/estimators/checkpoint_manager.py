@@ -4,8 +4,11 @@ Layout of a model_dir::
 
     model.ckpt-<step>.h5     one checkpoint: every global variable (weights, optimizer slots, global_step)
                              as tensors, and JSON metadata (global step, RNG streams, input position)
-    checkpoint_index.json    {"format": ..., "checkpoints": [{"file", "step", "sha256", "time",
-                             "preserved"}, ...]} oldest first; replaced atomically
+    checkpoint_index.json    {"format": "kestimator.estimator_checkpoints/<N>", "kestimator_version",
+                             "checkpoints": [{"file", "step", "sha256", "time", "preserved"}, ...]}
+                             oldest first; replaced atomically. A newer format N than this kestimator
+                             reads is refused (`_formats.check_version`); an index without
+                             "kestimator_version" (written before it was recorded) loads as before.
 
 Why this survives a kill at any instant: a checkpoint file is written to a temporary file, fsynced and
 renamed (`engine.checkpoint.save_tensors`); only then is the index rewritten the same way; only after that
@@ -24,13 +27,15 @@ import tempfile
 import time
 import warnings
 
+from .. import _formats
 from ..errors import DataLossError, InvalidArgumentError, NotFoundError, UnsafeFileError
 
 __all__ = ["CheckpointManager", "list_checkpoints", "latest_checkpoint", "encode_name", "decode_name"]
 
 INDEX_NAME = "checkpoint_index.json"
 PREFIX = "model.ckpt"
-_FORMAT = "kestimator.estimator_checkpoints/1"
+_FORMAT_PREFIX = "kestimator.estimator_checkpoints"
+_FORMAT = f"{_FORMAT_PREFIX}/{_formats.ESTIMATOR_INDEX_FORMAT}"
 _FILE_RE = re.compile(re.escape(PREFIX) + r"-(\d+)\.h5$")
 _TMP_RE = re.compile(r"^\.(" + re.escape(PREFIX) + r"-\d+\.h5|" + re.escape(INDEX_NAME) + r")\..*\.tmp$")
 
@@ -60,19 +65,25 @@ def _fsync_dir(folder):
 
 
 def _write_json_atomic(path, obj):
+    from ..io.write_errors import reraise_write_error   # disk full / read-only -> a ks.errors error
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    except OSError as err:
+        reraise_write_error(err, path, "checkpoint index")
+        raise
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(obj, f, indent=1, sort_keys=True)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        reraise_write_error(err, path, "checkpoint index")
         raise
     _fsync_dir(folder)
 
@@ -102,8 +113,9 @@ class CheckpointManager:
         try:
             with open(self.index_path, "r") as f:
                 data = json.load(f)
+            self._check_index_version(data)
             entries = data["checkpoints"]
-            if data.get("format") != _FORMAT or not isinstance(entries, list):
+            if not isinstance(entries, list):
                 raise ValueError("unknown format")
             out = []
             for e in entries:
@@ -116,9 +128,21 @@ class CheckpointManager:
             self._reference_time = float(ref) if isinstance(ref, (int, float)) else None
             return out
         except (OSError, ValueError, KeyError, TypeError, RecursionError) as err:
+            if _formats.is_newer_format(err):
+                raise
             warnings.warn(f"checkpoint index {self.index_path} is unreadable ({err}); rebuilding it from the "
                           "checkpoint files in the folder", stacklevel=3)
             return []
+
+    def _check_index_version(self, data):
+        """Refuse an index a newer kestimator wrote (InvalidArgumentError, outside the rebuild-on-corruption
+        path: rebuilding would drop what the newer index records); ValueError for an unknown format tag."""
+        version = _formats.tagged_version(data.get("format") if isinstance(data, dict) else None, _FORMAT_PREFIX)
+        if version is None:
+            raise ValueError("unknown format")
+        if version > _formats.ESTIMATOR_INDEX_FORMAT:
+            _formats.check_version(version, _formats.ESTIMATOR_INDEX_FORMAT, self.index_path,
+                                   "estimator checkpoint index", writer=data.get("kestimator_version"))
 
     def _files_on_disk(self):
         try:
@@ -189,7 +213,8 @@ class CheckpointManager:
                         "preserved": False})
         reference = self._reference_time if self._reference_time is not None else entries[0]["time"]
         entries, dropped, reference = self._retain(entries, reference)
-        _write_json_atomic(self.index_path, {"format": _FORMAT, "checkpoints": entries, "reference_time": reference})
+        _write_json_atomic(self.index_path, {"format": _FORMAT, "kestimator_version": _formats.KESTIMATOR_VERSION,
+                                             "checkpoints": entries, "reference_time": reference})
         for e in dropped:
             try:
                 os.unlink(os.path.join(self.model_dir, e["file"]))
@@ -247,6 +272,8 @@ class CheckpointManager:
             try:
                 return self._load_one(e["path"], e["sha256"], names)
             except (DataLossError, UnsafeFileError, InvalidArgumentError, NotFoundError, OSError) as err:
+                if _formats.is_newer_format(err):
+                    raise   # a newer kestimator's checkpoint is not corrupt: falling back would hide it
                 bad.append(e["path"])
                 warnings.warn(f"checkpoint {e['path']} is corrupt or truncated and was skipped ({err}); "
                               "falling back to the next newest checkpoint", stacklevel=3)

@@ -11,16 +11,17 @@ Layout (tf.keras 2 `model.save("m.h5")`; Keras 3 writes the same "legacy h5" wit
 A weights-only file (`save_weights("w.h5")`) has the model_weights layout at its root.
 
 Reading never trusts the file: links to other files, soft links, virtual datasets and external storage
-are refused (UnsafeFileError), only numeric datasets are read, each stored shape is checked against the
-weight it is loaded into before any data is read, and the declared size is checked against the bytes the
-file stores; a truncated or corrupt file raises DataLossError naming it.
+are refused (UnsafeFileError; the checks are `kestimator.io.h5_safety`, shared with checkpoints), only
+numeric datasets are read, each stored shape is checked against the weight it is loaded into before any
+data is read, and the declared size is checked against the bytes the file stores; a truncated or corrupt
+file raises DataLossError naming it.
 """
 import os
 import tempfile
 
 import numpy as np
 
-from ..errors import DataLossError, InvalidArgumentError, NotFoundError, UnsafeFileError
+from ..errors import DataLossError, InvalidArgumentError, NotFoundError
 
 _MAX_ATTR_BYTES = 64 << 20
 
@@ -74,45 +75,12 @@ class SafeH5:
         self.close()
 
     def _walk(self):
-        h5py = _h5py()
-        stack = [("", self.file)]
-        seen = {self.file.id}   # hard links can make a group its own descendant: walk each group once
-        while stack:
-            prefix, group = stack.pop()
-            try:
-                keys = list(group.keys())
-            except (OSError, RuntimeError, KeyError) as e:
-                raise DataLossError(f"{self.path}: cannot list group '/{prefix}': {e}") from None
-            for key in keys:
-                name = prefix + key
-                try:
-                    link = group.get(key, getlink=True)
-                except (OSError, RuntimeError, KeyError) as e:
-                    raise DataLossError(f"{self.path}: cannot read '/{name}': {e}") from None
-                if isinstance(link, h5py.ExternalLink):
-                    raise UnsafeFileError(f"{self.path}: '/{name}' is an external link to {link.filename}:"
-                                          f"{link.path}; refused (it would read another file)")
-                if isinstance(link, h5py.SoftLink):
-                    raise UnsafeFileError(f"{self.path}: '/{name}' is a soft link to {link.path}; refused")
-                try:
-                    obj = group[key]
-                except (OSError, RuntimeError, KeyError) as e:
-                    raise DataLossError(f"{self.path}: cannot open '/{name}': {e}") from None
-                if isinstance(obj, h5py.Group):
-                    if obj.id in seen:
-                        raise DataLossError(f"{self.path}: group '/{name}' is a second link to a group already "
-                                            "walked (a hard-link cycle or alias); refused")
-                    seen.add(obj.id)
-                    stack.append((name + "/", obj))
-                elif isinstance(obj, h5py.Dataset):
-                    if obj.is_virtual:
-                        raise UnsafeFileError(f"{self.path}: dataset '/{name}' is a virtual dataset; refused "
-                                              "(it maps data from other files)")
-                    if obj.external:
-                        raise UnsafeFileError(f"{self.path}: dataset '/{name}' keeps its data in external "
-                                              f"file(s) {[e[0] for e in obj.external]}; refused")
-                else:
-                    raise DataLossError(f"{self.path}: '/{name}' is neither a group nor a dataset")
+        from ..io import h5_safety
+
+        def on_dataset(group_prefix, key, ds):
+            h5_safety.check_dataset_storage(ds, self.path, f"dataset '/{group_prefix}{key}'")
+
+        h5_safety.walk(_h5py(), self.file, self.path, on_dataset)
 
     # -- attributes ------------------------------------------------------------------------------------------
     def attr(self, node, name, default=None):
@@ -174,18 +142,8 @@ class SafeH5:
         if expected_shape is not None and shape != tuple(expected_shape):
             raise InvalidArgumentError(f"{self.path}: {where} has shape {shape} in the file, but the model's weight "
                                        f"has shape {tuple(expected_shape)}")
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
-        if nbytes:
-            try:
-                stored = ds.id.get_storage_size()
-            except (OSError, RuntimeError) as e:
-                raise DataLossError(f"{self.path}: {where}: cannot read its storage: {e}") from None
-            filtered = ds.compression is not None or ds.shuffle or ds.fletcher32 or ds.scaleoffset is not None
-            if (not filtered and stored != nbytes) or (filtered and nbytes > max(stored, 1) * 1024):
-                raise DataLossError(f"{self.path}: {where} declares {nbytes} bytes but the file stores {stored}; "
-                                    "the file is truncated or corrupt")
-            if stored > os.path.getsize(self.path):
-                raise DataLossError(f"{self.path}: {where} stores more bytes than the file has; truncated")
+        from ..io import h5_safety
+        h5_safety.check_stored_size(ds, shape, dt, self.path, self.path, where)
         out = np.empty(shape, dtype=dt.newbyteorder("=") if dt.byteorder not in "=|" else dt)
         try:
             if out.size:
@@ -239,14 +197,21 @@ def atomic_h5(path, write):
     """Call `write(h5py_file)` on a temporary file next to `path`, fsync it, then rename it over `path`.
 
     Raises:
-        OSError: the folder is missing or not writable (an existing file is left as it was).
+        ResourceExhaustedError: no space left on the device; FailedPreconditionError: a read-only or
+            unwritable folder (either way an existing file is left as it was and no temporary file remains).
+        OSError: any other failure to write.
     """
     h5py = _h5py()
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise NotFoundError(f"cannot write {path}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    from ..io.write_errors import reraise_write_error   # disk full / read-only -> a ks.errors error
+    try:
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    except OSError as err:
+        reraise_write_error(err, path, "Keras .h5 file")
+        raise
     os.close(fd)
     try:
         mask = os.umask(0o022)
@@ -258,11 +223,12 @@ def atomic_h5(path, write):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        reraise_write_error(err, path, "Keras .h5 file")
         raise
     try:
         dfd = os.open(folder, os.O_RDONLY)

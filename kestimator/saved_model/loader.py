@@ -22,7 +22,8 @@ from .writer import GRAPH_FILE, VARIABLES_FILE
 
 # Modules that register op types beyond the engine core, imported when a graph names one of their ops.
 _OP_MODULES = ("kestimator.feature_column._ops", "kestimator.estimators._ops", "kestimator.engine.summary",
-               "kestimator.metrics.keras_metrics", "kestimator.engine.ops.conv_ops", "kestimator.layers")
+               "kestimator.metrics.keras_metrics", "kestimator.engine.ops.conv_ops", "kestimator.layers",
+               "kestimator.estimators.boosted_trees.graph_ops")
 _NOT_LOADABLE = {"Initializer", "ApplyOptimizer", "Assign", "AssignAdd", "AssignSub"}
 _MAX_OPS = 1_000_000
 
@@ -46,8 +47,14 @@ def _known_op(op_type, where):
 
 
 def _check_doc(doc, path):
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise DataLossError(f"{path} is not a kestimator SavedModel (format {doc.get('format') if isinstance(doc, dict) else None!r})")
+    """Refuse what is not a SavedModel, or one in a newer format than this kestimator reads."""
+    prefix = FORMAT.rsplit("/", 1)[0]
+    tag = doc.get("format") if isinstance(doc, dict) else None
+    version = _formats.tagged_version(tag, prefix)
+    if version is None:
+        raise DataLossError(f"{path} is not a kestimator SavedModel (format {tag!r:.80})")
+    _formats.check_version(version, _formats.SAVED_MODEL_FORMAT, path, "SavedModel",
+                           writer=doc.get("kestimator_version"))
     for key, kind in (("ops", list), ("variables", list), ("signatures", dict)):
         if not isinstance(doc.get(key), kind):
             raise DataLossError(f"{path}: field {key!r} is missing or not a {kind.__name__}")
@@ -129,12 +136,19 @@ def load(export_dir, tags=None):
         DataLossError: malformed JSON or variables file.
         UnsafeFileError: an op type that is not registered (or not allowed), or a malformed attribute.
     """
-    from ..engine import checkpoint as _ckpt
     _import_op_modules()
     export_dir = os.fspath(export_dir)
     graph_path = os.path.join(export_dir, GRAPH_FILE)
     if not os.path.isfile(graph_path):
         raise NotFoundError(f"no SavedModel in {export_dir} ({GRAPH_FILE} not found)")
+    # Malformed content that no check below foresaw (a missing key, a wrong type) still leaves as a
+    # DataLossError naming the file, never as a KeyError / IndexError from deep inside.
+    with _formats.reading(graph_path, "SavedModel"):
+        return _load_doc(export_dir, graph_path)
+
+
+def _load_doc(export_dir, graph_path):
+    from ..engine import checkpoint as _ckpt
     with open(graph_path, "rb") as f:
         doc = _formats.loads_json(f.read(), graph_path, "the SavedModel graph")
     _check_doc(doc, graph_path)
@@ -196,8 +210,9 @@ def _build_op(spec, index, path, arrays, var_tensor, tensors, variables, g):
     with g.name_scope(""), g.control_dependencies(controls):
         try:
             out = apply_op(op_type, inputs, attrs, name=name)
-        except (InvalidArgumentError, KeyError, TypeError, ValueError) as e:
-            raise DataLossError(f"{where} ({op_type}) cannot be rebuilt: {e}") from None
+        except (InvalidArgumentError, KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+            # a shape rule given the wrong number or kind of inputs (a malformed file) fails in many ways
+            raise DataLossError(f"{where} ({op_type}) cannot be rebuilt: {type(e).__name__}: {e}") from None
     outs = out if isinstance(out, tuple) else ((out,) if out is not None else ())
     if not outs and op_type == "NoOp":
         tensors[f"{name}:op"] = g.get_operations()[-1]

@@ -2,7 +2,8 @@
 
 Folder layout::
 
-    saved_model.json          {"format", "ops": [...], "variables": [...], "signatures": {...}}
+    saved_model.json          {"format": "kestimator.saved_model/<N>", "kestimator_version", "ops": [...],
+                               "variables": [...], "signatures": {...}}
     variables/variables.h5    variable values ("variables/<name>") and constants ("constants/c<i>")
     assets.extra/             files given as assets_extra
 
@@ -14,6 +15,7 @@ import os
 import shutil
 import time
 
+from .. import _formats
 from ..engine.graph import Tensor
 from ..errors import InvalidArgumentError
 from .graph_json import FORMAT, AttrEncoder, encode_ops
@@ -104,7 +106,7 @@ def write_saved_model(export_dir, session, signatures, assets_extra=None):
             key = f"variables/v{len(variables)}"
             tensors[key] = session.run(var._as_tensor())
             variables.append({"op": op.name, "tensor": key})
-    doc = {"format": FORMAT, "ops": op_json, "variables": variables,
+    doc = {"format": FORMAT, "kestimator_version": _formats.KESTIMATOR_VERSION, "ops": op_json, "variables": variables,
            "signatures": {name: {"inputs": {k: t.name for k, t in s["inputs"].items()},
                                  "outputs": {k: t.name for k, t in s["outputs"].items()},
                                  "method_name": s["method_name"]} for name, s in sigs.items()},
