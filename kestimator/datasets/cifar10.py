@@ -11,6 +11,7 @@ against its published MD5.
 """
 import os
 import tarfile
+import zlib
 
 import numpy as np
 
@@ -77,7 +78,7 @@ def _read_archive(path, names):
                 if len(data) != member.size:
                     raise DataLossError(f"{where} is truncated")
                 found[wanted[member.name]] = _decode(data, where)
-    except (tarfile.TarError, OSError, EOFError) as exc:
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:   # zlib.error: a damaged deflate stream (fuzzing)
         if isinstance(exc, DataLossError):
             raise
         raise DataLossError(f"{path}: corrupt or truncated archive: {exc}") from None

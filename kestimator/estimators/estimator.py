@@ -12,6 +12,7 @@ max_steps, saving_listeners)`, `_evaluate_model(input_fn, steps, hooks, checkpoi
 batches, `position()`) and `_checkpoints` (the CheckpointManager: `save(step, tensors, metadata)`,
 `load()`), so their state lives in the same checksummed, pruned checkpoints.
 """
+import contextlib
 import copy
 import inspect
 import logging
@@ -153,9 +154,30 @@ class Estimator:
         for key, value in (("params", self.params), ("config", self._config), ("mode", mode)):
             if key in names or var_kw:
                 kwargs[key] = value
+        what = {ModeKeys.TRAIN: "train", ModeKeys.EVAL: "eval"}.get(mode, "predict")
+        strategy = self._strategy_for(mode)
+        context = strategy.input_context() if strategy is not None else None
         if "input_context" in names:
-            kwargs["input_context"] = None
-        return Batches(input_fn(**kwargs), {ModeKeys.TRAIN: "train", ModeKeys.EVAL: "eval"}.get(mode, "predict"))
+            kwargs["input_context"] = context
+        result = input_fn(**kwargs)
+        if context is None or context.num_input_pipelines == 1:
+            return Batches(result, what)
+        from ..distributed import estimator_training as _dist
+        if "input_context" not in names:   # no argument to shard by: a Dataset is sharded for it
+            result = _dist.auto_shard(result, context, what)
+        if mode != ModeKeys.TRAIN:   # evaluation reads every row of every shard; its metrics are summed at the end
+            return Batches(result, what)
+        return _dist.SyncedBatches(Batches(result, what))
+
+    def _strategy_for(self, mode):
+        """The strategy that distributes `mode` (RunConfig.train_distribute for TRAIN, eval_distribute for
+        EVAL), or None. Subclasses with their own `_train_model` / `_evaluate_model` (boosted trees)
+        distribute themselves."""
+        if mode == ModeKeys.TRAIN and type(self)._train_model is Estimator._train_model:
+            return self._config.train_distribute
+        if mode == ModeKeys.EVAL and type(self)._evaluate_model is Estimator._evaluate_model:
+            return self._config.eval_distribute
+        return None
 
     def _call_model_fn(self, features, labels, mode):
         names, var_kw = self._model_fn_args
@@ -186,7 +208,12 @@ class Estimator:
                 set_random_seed(self._config.tf_random_seed)
             gs = get_or_create_global_step(g)
             feed = FeedSpec(first_features, first_labels, with_labels=with_labels)
-            spec = self._call_model_fn(feed.features, feed.labels, mode)
+            strategy = self._strategy_for(mode)
+            with strategy.scope() if strategy is not None else contextlib.nullcontext():
+                # inside the scope every optimizer's update averages its gradients over the ranks
+                spec = self._call_model_fn(feed.features, feed.labels, mode)
+            if mode == ModeKeys.TRAIN and strategy is not None and not strategy.extended.should_checkpoint:
+                spec = spec._replace(training_chief_hooks=())   # as TF: chief hooks run on the chief only
         return _Built(g, feed, spec, gs)
 
     def _new_session(self, built):
@@ -259,6 +286,8 @@ class Estimator:
 
         Raises:
             InvalidArgumentError: both steps and max_steps, or a non-positive one.
+            FailedPreconditionError: another live process is training into model_dir (it holds
+                model_dir/.kestimator.lock; see `model_dir_lock`).
         """
         if steps is not None and max_steps is not None:
             raise InvalidArgumentError("train: give steps or max_steps, not both")
@@ -266,12 +295,19 @@ class Estimator:
             raise InvalidArgumentError(f"train: steps must be > 0, got {steps}")
         if max_steps is not None and max_steps <= 0:
             raise InvalidArgumentError(f"train: max_steps must be > 0, got {max_steps}")
-        self._train_model(input_fn, list(hooks or []), steps, max_steps, list(saving_listeners or []))
+        from .model_dir_lock import hold   # one trainer per model_dir (a second process fails at once)
+        with hold(self._model_dir):
+            self._train_model(input_fn, list(hooks or []), steps, max_steps, list(saving_listeners or []))
         return self
 
     def _train_model(self, input_fn, hooks, steps, max_steps, saving_listeners):
         from ._training import TrainLoop
-        TrainLoop(self, input_fn, hooks, steps, max_steps, saving_listeners).run()
+        loop_class, strategy = TrainLoop, self._strategy_for(ModeKeys.TRAIN)
+        if strategy is not None and strategy.num_replicas_in_sync > 1:
+            from ..distributed.estimator_training import distributed_train_loop_class
+            # chief-only checkpoints / summaries, and the broadcast after init / restore
+            loop_class, hooks = distributed_train_loop_class(), list(hooks) + strategy.training_hooks()
+        loop_class(self, input_fn, hooks, steps, max_steps, saving_listeners).run()
 
     # -- evaluate ---------------------------------------------------------------------------------------------
     def evaluate(self, input_fn, steps=None, hooks=None, checkpoint_path=None, name=None):
@@ -290,6 +326,10 @@ class Estimator:
 
     def _evaluate_model(self, input_fn, steps, hooks, checkpoint_path, name):
         from ._evaluation import evaluate
+        strategy = self._strategy_for(ModeKeys.EVAL)
+        if strategy is not None and strategy.num_replicas_in_sync > 1:   # shards, metrics summed over ranks
+            from ..distributed.estimator_training import distributed_evaluate
+            return distributed_evaluate(self, input_fn, steps, hooks, checkpoint_path, name)
         return evaluate(self, input_fn, steps, hooks, checkpoint_path, name)
 
     # -- predict ------------------------------------------------------------------------------------------------
@@ -321,6 +361,11 @@ class Estimator:
                 object), naming the op.
         """
         from .export import export_estimator
+        strategy = self._strategy_for(ModeKeys.TRAIN)
+        if strategy is not None and strategy.num_replicas_in_sync > 1:   # the chief writes, the others wait
+            from ..distributed import on_chief
+            return on_chief(export_estimator, self, export_dir_base, serving_input_receiver_fn, assets_extra,
+                            checkpoint_path, experimental_mode, broadcast_result=True)
         return export_estimator(self, export_dir_base, serving_input_receiver_fn, assets_extra, checkpoint_path,
                                 experimental_mode)
 

@@ -438,7 +438,9 @@ def _looks_like_checkpoint(path):
     try:
         with h5py.File(path, "r") as f:   # checkpoints carry metadata; .h5 weights files written here do not
             return "kestimator_metadata" in f.attrs and "layer_names" not in f.attrs
-    except OSError as e:
+    # RuntimeError: h5py's attribute lookup on a damaged attribute table ("attribute name has different length
+    # than stored length"; found by fuzzing)
+    except (OSError, RuntimeError, KeyError, ValueError) as e:
         raise DataLossError(f"{path} is truncated, corrupt or not an HDF5 file: {e}") from None
 
 

@@ -1,12 +1,16 @@
 """Hypothesis profiles of the reader fuzz tests, and the per-reader tally printed at the end.
 
-Two tiers: the default ("ci") runs a few dozen inputs per strategy and reader, a few hundred per reader in
-all, in well under a minute; the slow tier (``-m slow``, profile "slow") runs >= 10,000 inputs per reader.
+Two tiers: the default ("ci") runs FUZZ_PER_READER inputs per reader (200 unless set), shared out among the
+tests of that reader by ``ci_share(n_tests)``, in about a minute and a half on 2 cores; the slow tier
+(``-m slow``, profile "slow") runs FUZZ_SLOW_PER_READER (10,000 unless set) inputs per reader, one test each.
 Both turn the example database off (the tests must leave no files in the tree) and the per-example
 deadline off (file sizes and first-call imports make timings vary; the contract has its own deadline).
 
-Tests take a tier with ``@settings(settings.get_profile("ci"))``. ``FUZZ_EXAMPLES=<n>`` overrides the
-default tier's count for a one-off larger run.
+For a slow-tier run on a busy machine, FUZZ_BUDGET_S=<s> caps the seconds spent per reader (the summary says
+how many drawn inputs were not run) and FUZZ_PROGRESS=<path> appends the running tally there every 250 inputs.
+
+Tests take a tier with ``@settings(harness.ci_share(n))`` (n: how many default-tier tests fuzz the same reader) or
+``@settings(settings.get_profile("slow"))``.
 """
 import os
 
@@ -17,9 +21,11 @@ from hypothesis import HealthCheck, Phase, settings
 _PHASES = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink]
 _CHECKS = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much,
            HealthCheck.function_scoped_fixture, HealthCheck.large_base_example]
-settings.register_profile("ci", max_examples=int(os.environ.get("FUZZ_EXAMPLES", 40)), deadline=None,
-                          database=None, suppress_health_check=_CHECKS, derandomize=True, print_blob=True, phases=_PHASES)
-settings.register_profile("slow", max_examples=int(os.environ.get("FUZZ_SLOW_EXAMPLES", 10_000)),
+PER_READER = int(os.environ.get("FUZZ_PER_READER", 200))
+SLOW_PER_READER = int(os.environ.get("FUZZ_SLOW_PER_READER", 10_000))
+settings.register_profile("ci", max_examples=PER_READER, deadline=None, database=None, suppress_health_check=_CHECKS,
+                          derandomize=True, print_blob=True, phases=_PHASES)
+settings.register_profile("slow", max_examples=SLOW_PER_READER,
                           deadline=None, database=None, suppress_health_check=_CHECKS, print_blob=True,
                           phases=_PHASES)
 

@@ -4,9 +4,11 @@ Opening a file must end in one of two ways: a correct load, or a ``KestimatorErr
 message names the file. Along the way the reader may not
 
 * raise any other exception type (a ``KeyError`` or ``RecursionError`` escaping is a bug),
-* crash the interpreter (a segfault in a C library kills the child, not the test run) or hang: a SIGALRM
-  timer interrupts a hang in Python code with a traceback; the parent kills a child stuck in C code;
-* allocate more than a cap: tracemalloc's peak over the call (NumPy buffers are traced, so an array
+* crash the interpreter (a segfault in a C library kills the child, not the test run) or hang: a SIGPROF
+  timer (CPU seconds, so a busy machine does not fake a hang) interrupts a hang in Python code with a
+  traceback; the parent kills a child stuck in C code (wall-time backstop);
+* allocate more than a cap (the child sets the documented read limit, ``_formats.set_max_read_bytes``, to a
+  quarter of it): tracemalloc's peak over the call (NumPy buffers are traced, so an array
   allocated from a declared size shows up) and, for allocations in C that tracemalloc cannot see
   (HDF5, zlib), an address-space limit on the child that turns them into a MemoryError;
 * create a file (the watched folders are listed before and after) or import a module (``sys.modules``
@@ -30,6 +32,10 @@ import tracemalloc
 
 MiB = 1 << 20
 _GRACE_S = 5.0   # the parent waits this long past the deadline before it kills a child stuck in C code
+# The child's deadline counts CPU seconds (ITIMER_PROF), so a machine busy with other work does not turn a slow
+# input into a "hang"; the parent's backstop for a child blocked in C (using no CPU) is wall time, this many
+# times the deadline plus the grace.
+_WALL_FACTOR = 3
 
 
 class ContractViolation(AssertionError):
@@ -76,6 +82,8 @@ class Contract:
         self.tried = 0
         self.outcomes = {"ok": 0, "error": 0}
         self.error_types = {}
+        self.skipped = 0
+        self._started = None
 
     def run(self, fn, path=None, size=None, mentions=None, watch=None):
         """Call fn() under the contract, in a forked child.
@@ -93,6 +101,9 @@ class Contract:
         Raises:
             ContractViolation: any rule broken.
         """
+        if self._over_budget():
+            self.skipped += 1
+            return "skipped", None
         if size is None:
             size = _size_of(path)
         _keep_last(path)
@@ -126,6 +137,8 @@ class Contract:
             raise ContractViolation(failure)
         kind = report["outcome"]
         self.outcomes[kind] += 1
+        if self.tried % 250 == 0:
+            self._progress()
         if kind == "ok":
             return "ok", None
         self.error_types[report["type"]] = self.error_types.get(report["type"], 0) + 1
@@ -133,14 +146,15 @@ class Contract:
 
     def _collect(self, pid, read_end):
         """(report, failure) from the child: its JSON report, or why there is none (hang, crash)."""
-        chunks, limit = [], time.monotonic() + self.deadline_s + _GRACE_S
+        wall = self.deadline_s * _WALL_FACTOR + _GRACE_S
+        chunks, limit = [], time.monotonic() + wall
         try:
             while True:
                 left = limit - time.monotonic()
                 if left <= 0:
                     os.kill(pid, signal.SIGKILL)
                     os.waitpid(pid, 0)
-                    return {}, (f"{self.name}: no result after {self.deadline_s + _GRACE_S:.0f} s and the deadline "
+                    return {}, (f"{self.name}: no result after {wall:.0f} s and the deadline "
                                 "could not interrupt it (a hang in C code)")
                 ready, _, _ = select.select([read_end], [], [], left)
                 if not ready:
@@ -161,24 +175,30 @@ class Contract:
 
     def _child(self, fn, cap, wanted, folders):
         from kestimator.errors import KestimatorError
+        from kestimator import _formats
         modules = set(sys.modules)
         listings = {d: _listing(d) for d in folders}
+        # The documented read limit (_formats.set_max_read_bytes) at a quarter of the cap: a reader that checks
+        # declared sizes before allocating refuses with ResourceExhaustedError, and copies while converting
+        # still fit the cap; one that allocates first shows up in tracemalloc's peak.
+        _formats.set_max_read_bytes(max(cap // 4, 1))
         _cap_address_space(cap)
         tracemalloc.start()
         base = tracemalloc.get_traced_memory()[0]
-        signal.signal(signal.SIGALRM, _raise_deadline)
+        signal.signal(signal.SIGPROF, _raise_deadline)
         # The timer repeats: an exception raised inside a C callback may be printed and dropped ("Exception
         # ignored in ..."), so it fires again until one reaches the reader's Python frames.
-        signal.setitimer(signal.ITIMER_REAL, self.deadline_s, 0.25)
+        signal.setitimer(signal.ITIMER_PROF, self.deadline_s, 0.25)
         report, failure = None, None
         try:
             try:
                 fn()
                 report = {"outcome": "ok"}
             finally:
-                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.setitimer(signal.ITIMER_PROF, 0)
         except _Deadline:
-            failure = f"{self.name}: no result after {self.deadline_s} s (a hang):\n{traceback.format_exc(limit=-12)}"
+            failure = (f"{self.name}: no result after {self.deadline_s} CPU s (a hang):\n"
+                       f"{traceback.format_exc(limit=-12)}")
         except KestimatorError as exc:
             text = str(exc)
             kind = type(exc).__name__
@@ -209,8 +229,26 @@ class Contract:
         return {"failure": failure} if failure is not None else report
 
     def summary(self):
+        skipped = f" ({self.skipped} not run: FUZZ_BUDGET_S spent)" if self.skipped else ""
         return (f"{self.name}: {self.tried} inputs, {self.outcomes['ok']} loaded, {self.outcomes['error']} refused "
-                f"{dict(sorted(self.error_types.items()))}")
+                f"{dict(sorted(self.error_types.items()))}{skipped}")
+
+    def _over_budget(self):
+        """FUZZ_BUDGET_S=<s> caps the seconds one reader is fuzzed (for a slow-tier run on a busy machine);
+        inputs drawn after that are not run, and the summary says how many."""
+        budget = os.environ.get("FUZZ_BUDGET_S")
+        if not budget:
+            return False
+        if self._started is None:
+            self._started = time.monotonic()
+        return time.monotonic() - self._started > float(budget)
+
+    def _progress(self):
+        """With FUZZ_PROGRESS=<path>, append the running tally there (a long run shows its counts as it goes)."""
+        target = os.environ.get("FUZZ_PROGRESS")
+        if target:
+            with open(target, "a") as f:
+                f.write(f"{time.strftime('%H:%M:%S')} {self.summary()}\n")
 
 
 def _size_of(path):

@@ -1,26 +1,49 @@
-"""Shared plumbing of the fuzz tests: a fresh folder per input, and the per-test tally that is printed."""
+"""Shared plumbing of the fuzz tests: an emptied folder per input, the per-test tally that is printed, and the
+default tier's share of inputs per test."""
+import math
 import os
 import shutil
-import tempfile
 import warnings
+
+from hypothesis import settings
 
 from .contract import Contract
 
 SUMMARIES = []
 
 
+def ci_share(n_tests, targeted=0):
+    """Default-tier settings for one of `n_tests` hypothesis tests that fuzz the same reader: together with
+    `targeted` fixed inputs run by other tests of that reader they make the profile's per-reader count
+    (FUZZ_PER_READER, see conftest.py)."""
+    ci = settings.get_profile("ci")
+    return settings(ci, max_examples=max(math.ceil((ci.max_examples - targeted) / n_tests), 1))
+
+
 class Inputs:
-    """Hands out one fresh folder per input under `base` and removes it after the input ran."""
+    """Hands out the same folder (`base`/input) for every input, empty on entry, and empties it after the
+    input ran: one folder per test instead of a new one per input keeps input generation cheap."""
 
     def __init__(self, base):
-        self.base = os.fspath(base)
+        self.folder = os.path.join(os.fspath(base), "input")
 
     def __enter__(self):
-        self.folder = tempfile.mkdtemp(dir=self.base)
+        if os.path.isdir(self.folder):
+            _empty(self.folder)
+        else:
+            os.makedirs(self.folder)
         return self.folder
 
     def __exit__(self, *exc):
-        shutil.rmtree(self.folder, ignore_errors=True)
+        _empty(self.folder)
+
+
+def _empty(folder):
+    for entry in os.scandir(folder):
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            os.unlink(entry.path)
 
 
 def write(folder, name, data):
@@ -58,3 +81,12 @@ class Seed:
 
     def __repr__(self):
         return f"Seed({self.path!r})"
+
+
+def budget_spent(c):
+    """True once FUZZ_BUDGET_S seconds of fuzzing `c`'s reader are spent: a slow-tier test then returns before
+    it builds the input (building an HDF5 mutation costs as much as reading it)."""
+    if c._over_budget():
+        c.skipped += 1
+        return True
+    return False

@@ -10,8 +10,10 @@ ops that matter:
   themselves);
 * HDF5 (applied with h5py to a copy of the file): attributes of the wrong type, datasets of the wrong
   dtype or shape, huge declared shapes backed by no data, soft / external / hard links (including a link
-  cycle), external storage, virtual datasets, deleted and renamed members.
+  cycle, and a dataset the reader expects replaced by a soft link - elsewhere, dangling or to itself - or an
+  external link), external storage, virtual datasets, deleted and renamed members.
 """
+import copy
 import json
 import os
 import struct
@@ -114,6 +116,25 @@ def _depth_ok(doc, limit=500):
 
 
 _MAX_NODES = 20_000   # mutated documents stay this small (a "wide" op on a wide op would explode)
+_MAX_TEXT = 4 << 20   # ... and this short as text: 20,000 copies of a 100,000-character string is 2 GB
+
+
+def _text_size(doc, limit=_MAX_TEXT + 1):
+    """About how many characters `doc` takes as JSON (strings by length, other values 8), stopping at `limit`."""
+    n, stack = 0, [doc]
+    while stack and n < limit:
+        node = stack.pop()
+        if isinstance(node, dict):
+            n += 2 + sum(len(str(k)) + 4 for k in node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            n += 2 + len(node)
+            stack.extend(node)
+        elif isinstance(node, str):
+            n += len(node) + 2
+        else:
+            n += 8
+    return n
 
 
 def _count(doc, limit=_MAX_NODES + 1):
@@ -133,14 +154,16 @@ def apply_json_ops(doc, ops):
     """A mutated copy of the JSON document `doc` (may hold NaN / huge ints / deep nests)."""
     doc = _copy(doc)
     for kind, index, value_index, depth in ops:
-        if _count(doc) > _MAX_NODES or not _depth_ok(doc):
-            break   # already huge or deep: further ops would only cost time
+        if _count(doc) > _MAX_NODES or not _depth_ok(doc) or _text_size(doc) > _MAX_TEXT:
+            break   # already huge or deep: further ops would only cost time (and the test's memory)
         nodes = _nodes(doc)
+        # a fresh copy of the wrong value: a later op may change it in place, and a shared list or dict would
+        # carry that change into every later document (fuzzing found a list that came to contain itself)
+        value = copy.deepcopy(WRONG_VALUES[value_index % len(WRONG_VALUES)])
         if not nodes:
-            doc = WRONG_VALUES[value_index % len(WRONG_VALUES)]
+            doc = value
             continue
         parent, key, ancestors = nodes[index % len(nodes)]
-        value = WRONG_VALUES[value_index % len(WRONG_VALUES)]
         if kind == "replace":
             parent[key] = value
         elif kind == "delete":
@@ -153,9 +176,11 @@ def apply_json_ops(doc, ops):
         elif kind == "deep":
             parent[key] = _deep(depth)
         elif kind == "ancestor" and ancestors:
-            parent[key] = _copy(ancestors[index % len(ancestors)])
+            # a copy, never the ancestor itself: that would make a cyclic document no encoder finishes
+            parent[key] = json.loads(json.dumps(ancestors[index % len(ancestors)]))
         elif kind == "wide":
-            copies = min(depth, 100, _MAX_NODES // _count(parent[key]))
+            copies = min(depth, 100, _MAX_NODES // _count(parent[key]),
+                         _MAX_TEXT // max(_text_size(parent[key]), 1))
             # real copies: a later op inside one of them must not change (and multiply) all of them
             parent[key] = [_copy(parent[key]) for _ in range(max(copies, 1))]
     return doc
@@ -198,7 +223,7 @@ def _dump_deep(doc):
 # -- HDF5 ----------------------------------------------------------------------------------------------------
 _H5_KINDS = ("attr_type", "dataset_dtype", "dataset_shape", "huge_chunked", "huge_compressed", "soft_link",
              "external_link", "hard_cycle", "external_storage", "virtual", "delete", "rename", "attr_json",
-             "scalar_dataset", "empty_dataset", "null_dataspace")
+             "scalar_dataset", "empty_dataset", "null_dataspace", "soft_replace", "external_replace")
 ATTR_VALUES = [np.int64(7), np.float64(1.5), np.array([1, 2, 3]), np.array([], dtype="S1"), b"\xff\xfe",
                "not json", np.array([b"a", b"b"]), np.array([[1, 2]]), np.bool_(True), np.array([1.5, 2.5]),
                "{" * 50_000, "[" * 200_000 + "]" * 200_000, json.dumps({"class_name": "os.system"}),
@@ -288,6 +313,19 @@ def _apply_one(h5py, f, kind, a, b, size, members, datasets, groups, scratch_dir
     if not datasets:
         return
     name = datasets[a % len(datasets)]
+    if kind == "soft_replace":   # the dataset a reader expects is a soft link: elsewhere, dangling, or a cycle
+        targets = ["/" + m for m in members if m != name] + ["/does/not/exist", "/" + name, "/"]
+        del f[name]
+        f[name] = h5py.SoftLink(targets[b % len(targets)])
+        return
+    if kind == "external_replace":   # ... or an external link into another file
+        other = os.path.join(scratch_dir, "other.h5")
+        if not os.path.exists(other):
+            with h5py.File(other, "w") as g:
+                g.create_dataset("secret", data=np.arange(4.0))
+        del f[name]
+        f[name] = h5py.ExternalLink(other if b % 3 else "/etc/passwd", "/secret")
+        return
     old = f[name]
     shape = old.shape if old.shape is not None else ()
     if int(np.prod(shape, dtype=np.float64)) > 1 << 20 and kind in ("dataset_dtype", "dataset_shape", "virtual",

@@ -15,10 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from . import seeds
-from .harness import Inputs, Seed, contract, write
+from .harness import Inputs, Seed, budget_spent, ci_share, contract, write
 from .mutators import apply_byte_ops, apply_h5_ops, apply_json_ops, byte_ops, dump_json, h5_ops, json_ops
 
-CI, SLOW = settings.get_profile("ci"), settings.get_profile("slow")
+SLOW = settings.get_profile("slow")
 
 _CLASS_NAMES = ["Lambda", "os.system", "builtins.eval", "keras.layers.Dense", "Functional", "Sequential", "Model",
                 "Dense", "Conv2D", "LSTM", "InputLayer", "TFOpLambda", "", "__class__", "Custom>Foo", "Embedding",
@@ -62,6 +62,27 @@ def _keras_op(config, op):
 
 keras_op = st.tuples(st.sampled_from(["class", "lambda", "size", "cycle"]), st.integers(0, 1 << 20),
                      st.integers(0, 1 << 20))
+
+
+# -- targeted cases: each of these runs every time (hypothesis might not draw them in a few hundred inputs) ----------
+def _targeted_h5():
+    from .mutators import ATTR_VALUES
+    cases = [[("soft_replace", a, b, 0)] for a in range(2) for b in range(4)]            # elsewhere/dangling/self/root
+    cases += [[("external_replace", a, b, 0)] for a in range(2) for b in (0, 1)]         # /etc/passwd, other.h5
+    cases += [[("soft_link", 0, 0, 0)], [("external_link", 0, 0, 0)], [("hard_cycle", 1, 0, 0)]]
+    cases += [[("huge_chunked", a, 0, 1 << 40)] for a in range(2)]                       # huge declared shapes
+    cases += [[("huge_compressed", 0, 0, 1 << 31)], [("dataset_shape", 0, 0, 3)], [("dataset_dtype", 0, 3, 0)]]
+    cases += [[("attr_type", b % 3, b, 0)] for b in range(len(ATTR_VALUES))]   # every attr value of a wrong type
+    return cases
+
+
+_TARGETED_H5 = _targeted_h5()
+_TARGETED_CONFIG = ([("model_config", [("deep", i, 0, 3000)]) for i in (0, 5, 17)] +
+                    [("model_config", [("ancestor", i, 0, 0)]) for i in (3, 11, 40)] +       # self-similar copies
+                    [("model_config", [("wide", 2, 0, 1000)]), ("training_config", [("deep", 1, 0, 3000)])] +
+                    # layers that feed themselves or each other
+                    [("keras", ("cycle", a, b)) for a, b in ((0, 1), (1, 0), (2, 2), (0, 3))] +
+                    [("keras", ("size", i, j)) for i, j in ((0, 1), (1, 2), (2, 3), (1, 4), (0, 6), (2, 7))])
 
 
 def _mutate_attr(path, attr, fn):
@@ -142,19 +163,19 @@ _model_inputs = st.one_of(
 _weights_inputs = st.one_of(byte_ops.map(lambda o: ("bytes", o)), h5_ops.map(lambda o: ("h5", o)))
 
 
-@settings(CI)
+@settings(ci_share(3, targeted=len(_TARGETED_H5) + len(_TARGETED_CONFIG)))
 @given(item=byte_ops.map(lambda o: ("bytes", o)), which=st.sampled_from(["sequential", "functional"]))
 def test_load_model_bytes(keras_seed, model_contract, tmp_path, item, which):
     _run(model_contract, _load_model, keras_seed[which], tmp_path, item)
 
 
-@settings(CI)
+@settings(ci_share(3, targeted=len(_TARGETED_H5) + len(_TARGETED_CONFIG)))
 @given(item=h5_ops.map(lambda o: ("h5", o)), which=st.sampled_from(["sequential", "functional"]))
 def test_load_model_hdf5_structure(keras_seed, model_contract, tmp_path, item, which):
     _run(model_contract, _load_model, keras_seed[which], tmp_path, item)
 
 
-@settings(CI)
+@settings(ci_share(3, targeted=len(_TARGETED_H5) + len(_TARGETED_CONFIG)))
 @given(item=st.one_of(json_ops.map(lambda o: ("model_config", o)), json_ops.map(lambda o: ("training_config", o)),
                       keras_op.map(lambda o: ("keras", o))),
        which=st.sampled_from(["sequential", "functional"]))
@@ -162,7 +183,7 @@ def test_load_model_config_json(keras_seed, model_contract, tmp_path, item, whic
     _run(model_contract, _load_model, keras_seed[which], tmp_path, item)
 
 
-@settings(CI)
+@settings(ci_share(1, targeted=len(_TARGETED_H5)))
 @given(item=_weights_inputs, which=st.sampled_from(["weights", "sequential"]))
 def test_load_weights(keras_seed, weights_contract, tmp_path, item, which):
     _run(weights_contract, _load_weights, keras_seed[which], tmp_path, item)
@@ -172,6 +193,8 @@ def test_load_weights(keras_seed, weights_contract, tmp_path, item, which):
 @settings(SLOW)
 @given(item=_model_inputs, which=st.sampled_from(["sequential", "functional"]))
 def test_load_model_slow(keras_seed, model_contract, tmp_path, item, which):
+    if budget_spent(model_contract):
+        return
     _run(model_contract, _load_model, keras_seed[which], tmp_path, item)
 
 
@@ -179,4 +202,28 @@ def test_load_model_slow(keras_seed, model_contract, tmp_path, item, which):
 @settings(SLOW)
 @given(item=_weights_inputs, which=st.sampled_from(["weights", "sequential"]))
 def test_load_weights_slow(keras_seed, weights_contract, tmp_path, item, which):
+    if budget_spent(weights_contract):
+        return
     _run(weights_contract, _load_weights, keras_seed[which], tmp_path, item)
+
+
+def test_load_model_targeted(keras_seed, model_contract, tmp_path):
+    items = [("h5", ops) for ops in _TARGETED_H5] + _TARGETED_CONFIG
+    for i, item in enumerate(items):   # alternate the seeds: each case on one of them
+        _run(model_contract, _load_model, keras_seed[("sequential", "functional")[i % 2]], tmp_path, item)
+
+
+def test_load_weights_targeted(keras_seed, weights_contract, tmp_path):
+    for i, ops in enumerate(_TARGETED_H5):   # a weights-only file and a whole-model file, alternately
+        _run(weights_contract, _load_weights, keras_seed[("weights", "sequential")[i % 2]], tmp_path, ("h5", ops))
+
+
+def test_damaged_attribute_table_is_data_loss(keras_seed, weights_contract, tmp_path):
+    """Regression (slow-tier fuzzing): in a truncated and bit-flipped weights file, h5py's attribute lookup in
+    load_weights' format sniffing raised RuntimeError ("attribute name has different length than stored
+    length"), which escaped instead of a DataLossError."""
+    ops = [("truncate", 1.0, 0, b"\x00", 0, False), ("duplicate", 0.5, 200, b"\x00", 0, False),
+           ("flip", 0.046875, 0, b"\x00", 0, False)]
+    before = weights_contract.error_types.get("DataLossError", 0)
+    _run(weights_contract, _load_weights, keras_seed["weights"], tmp_path, ("bytes", ops))
+    assert weights_contract.error_types.get("DataLossError", 0) == before + 1

@@ -16,10 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from . import seeds
-from .harness import Inputs, Seed, contract, write
+from .harness import Inputs, Seed, budget_spent, ci_share, contract, write
 from .mutators import apply_byte_ops, byte_ops
 
-CI, SLOW = settings.get_profile("ci"), settings.get_profile("slow")
+SLOW = settings.get_profile("slow")
 
 
 def _read_all(path, compression):
@@ -87,7 +87,7 @@ _record_inputs = st.one_of(
                         st.sampled_from([0, 1 << 10, 4 << 20]))))
 
 
-@settings(CI)
+@settings(ci_share(1))
 @given(item=_record_inputs)
 def test_records(record_seeds, records_contract, tmp_path, item):
     _run_records(records_contract, record_seeds, tmp_path, item)
@@ -177,7 +177,7 @@ def example_contract():
     return contract("tf.train.Example parsing", names_file=False)
 
 
-@settings(CI)
+@settings(ci_share(1))
 @given(item=st.one_of(byte_ops.map(lambda o: ("bytes", o)), wire().map(lambda w: ("wire", w))))
 def test_example_parsing(example_seed, example_contract, item):
     kind, value = item
@@ -190,6 +190,8 @@ def test_example_parsing(example_seed, example_contract, item):
 @settings(SLOW)
 @given(item=_record_inputs)
 def test_records_slow(record_seeds, records_contract, tmp_path, item):
+    if budget_spent(records_contract):
+        return
     _run_records(records_contract, record_seeds, tmp_path, item)
 
 
@@ -197,6 +199,8 @@ def test_records_slow(record_seeds, records_contract, tmp_path, item):
 @settings(SLOW)
 @given(item=st.one_of(byte_ops.map(lambda o: ("bytes", o)), wire().map(lambda w: ("wire", w))))
 def test_example_parsing_slow(example_seed, example_contract, item):
+    if budget_spent(example_contract):
+        return
     kind, value = item
     data = apply_byte_ops(example_seed.data, value) if kind == "bytes" else value
     example_contract.run(lambda: _parse(data), size=len(data))

@@ -13,10 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from . import seeds
-from .harness import Inputs, Seed, contract, write
+from .harness import Inputs, Seed, budget_spent, ci_share, contract, write
 from .mutators import apply_byte_ops, apply_h5_ops, apply_json_ops, byte_ops, dump_json, h5_ops, json_ops
 
-CI, SLOW = settings.get_profile("ci"), settings.get_profile("slow")
+SLOW = settings.get_profile("slow")
 _OP_TYPES = ["PyFunc", "Assign", "ApplyOptimizer", "Initializer", "os.system", "", "MatMul", "Const", "Placeholder",
              "VariableV2", "NoOp", "Identity", "Fill", "Reshape"]
 _ATTRS = [{"dtype": {"dtype": "float32"}}, {"shape": {"shape": [1 << 40, 1 << 40]}}, {"value": {"array": "nope"}},
@@ -106,13 +106,13 @@ _inputs = st.one_of(json_ops.map(lambda o: ("json", o)), graph_op.map(lambda o: 
                     h5_ops.map(lambda o: ("var_h5", o)))
 
 
-@settings(CI)
+@settings(ci_share(2))
 @given(item=st.one_of(json_ops.map(lambda o: ("json", o)), graph_op.map(lambda o: ("graph", o))))
 def test_saved_model_graph_json(export_seed, export_contract, tmp_path, item):
     _run(export_contract, export_seed, tmp_path, item)
 
 
-@settings(CI)
+@settings(ci_share(2))
 @given(item=st.one_of(byte_ops.map(lambda o: ("json_bytes", o)), byte_ops.map(lambda o: ("var_bytes", o)),
                       h5_ops.map(lambda o: ("var_h5", o))))
 def test_saved_model_files(export_seed, export_contract, tmp_path, item):
@@ -123,4 +123,6 @@ def test_saved_model_files(export_seed, export_contract, tmp_path, item):
 @settings(SLOW)
 @given(item=_inputs)
 def test_saved_model_slow(export_seed, export_contract, tmp_path, item):
+    if budget_spent(export_contract):
+        return
     _run(export_contract, export_seed, tmp_path, item)

@@ -13,10 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from . import seeds
-from .harness import Inputs, contract, write
+from .harness import Inputs, budget_spent, ci_share, contract, write
 from .mutators import apply_byte_ops, byte_ops
 
-CI, SLOW = settings.get_profile("ci"), settings.get_profile("slow")
+SLOW = settings.get_profile("slow")
 _TEXT_OPS = st.lists(st.tuples(st.sampled_from(["insert", "overwrite"]), st.floats(0, 1), st.integers(0, 9),
                                st.sampled_from([b'"', b",", b"\x00", b"\r", b"\n", b"\xff\xfe", b'""', b"\\",
                                                 b"9" * 5000, b"1e999", b"nan", b"-", b"\xe2\x82", b" "]),
@@ -96,7 +96,7 @@ _inputs = st.tuples(st.sampled_from([None, "GZIP", "ZLIB"]), st.sampled_from(["t
 
 
 @pytest.mark.parametrize("reader", sorted(_READERS))
-@settings(CI)
+@settings(ci_share(1))
 @given(item=_inputs)
 def test_text_readers(text_seed, text_contracts, tmp_path, reader, item):
     _run(text_contracts, text_seed, tmp_path, reader, item)
@@ -107,4 +107,6 @@ def test_text_readers(text_seed, text_contracts, tmp_path, reader, item):
 @settings(SLOW)
 @given(item=_inputs)
 def test_text_readers_slow(text_seed, text_contracts, tmp_path, reader, item):
+    if budget_spent(text_contracts[reader]):
+        return
     _run(text_contracts, text_seed, tmp_path, reader, item)
