@@ -69,7 +69,14 @@ def test_an_error_in_the_worker_reaches_the_caller(monkeypatch):
         list(ahead.epoch(0))
 
 
-def test_prefetch_pays_for_big_shuffled_batches_only():
+def test_prefetch_is_off_by_default():
+    x = np.zeros((1000, 784), np.float32)
+    assert da.PREFETCH_MIN_BYTES is None
+    assert not da.ArrayBatches([x], 256, shuffle=True).prefetch_pays()
+
+
+def test_prefetch_pays_for_big_shuffled_batches_only(monkeypatch):
+    monkeypatch.setattr(da, "PREFETCH_MIN_BYTES", 256 << 10)
     x = np.zeros((1000, 784), np.float32)   # 3,136 bytes a row
     assert da.ArrayBatches([x], 256, shuffle=True).prefetch_pays() == ((os.cpu_count() or 1) > 1)
     assert not da.ArrayBatches([x], 32, shuffle=True).prefetch_pays()    # 100 KB < 256 KB
