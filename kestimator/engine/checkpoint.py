@@ -282,8 +282,9 @@ class _Reader:
 
     def dtype_of(self, name, ds):
         """The NumPy dtype of a dataset's values (object for byte strings)."""
+        from ..io import h5_safety
         h5py = _h5py()
-        dt = ds.dtype
+        dt = h5_safety.dataset_dtype(ds, f"checkpoint {self.path}", f"tensor {name!r}")
         if dt.kind in "biuf" and dt.fields is None and dt.subdtype is None:
             return dt
         if h5py.check_vlen_dtype(dt) in (bytes, str) or h5py.check_string_dtype(dt) is not None:

@@ -127,7 +127,7 @@ class CheckpointManager:
             ref = data.get("reference_time")
             self._reference_time = float(ref) if isinstance(ref, (int, float)) else None
             return out
-        except (OSError, ValueError, KeyError, TypeError, RecursionError) as err:
+        except (OSError, ValueError, KeyError, TypeError, RecursionError, OverflowError) as err:
             if _formats.is_newer_format(err):
                 raise
             warnings.warn(f"checkpoint index {self.index_path} is unreadable ({err}); rebuilding it from the "

@@ -83,6 +83,18 @@ def walk(h5py, h5file, prefix, on_dataset):
                                     "dataset")
 
 
+def dataset_dtype(ds, prefix, what):
+    """The dataset's NumPy dtype, or DataLossError when its stored HDF5 type cannot be decoded.
+
+    A damaged type message makes h5py raise ValueError ("Insufficient precision ...") or RuntimeError
+    (H5Tget_ebias) from ``ds.dtype``; the slow fuzz tier found both.
+    """
+    try:
+        return ds.dtype
+    except (ValueError, RuntimeError, TypeError, OSError) as e:
+        raise DataLossError(f"{prefix}: {what} has an HDF5 type that cannot be read: {e}") from None
+
+
 def check_dataset_storage(ds, prefix, what):
     """Refuse a dataset whose data lives outside the file.
 

@@ -132,8 +132,9 @@ class SafeH5:
 
     def read(self, ds, expected_shape=None, what=None):
         """The dataset's values, after checking its shape against `expected_shape` and its stored size."""
+        from ..io import h5_safety
         where = what or ds.name
-        dt = ds.dtype
+        dt = h5_safety.dataset_dtype(ds, str(self.path), where)
         if dt.kind not in "biuf" or dt.fields is not None or dt.subdtype is not None:
             raise DataLossError(f"{self.path}: {where} has HDF5 type {dt}; weights are numeric")
         shape = tuple(ds.shape) if ds.shape is not None else None

@@ -111,6 +111,18 @@ def test_unreadable_index_is_rebuilt_from_files(tmp_path):
     assert found[2]["global_step"] == 3
 
 
+def test_index_with_a_time_too_large_for_a_float_is_rebuilt(tmp_path):
+    # found by the slow fuzz tier: float(10**400) raised OverflowError out of the index reader
+    m = CheckpointManager(tmp_path)
+    m.save(3, _tensors(3))
+    index = json.loads((tmp_path / INDEX_NAME).read_text())
+    index["checkpoints"][0]["time"] = 10 ** 400
+    (tmp_path / INDEX_NAME).write_text(json.dumps(index))
+    with pytest.warns(UserWarning, match="unreadable"):
+        found = m.load()
+    assert found[2]["global_step"] == 3
+
+
 def test_missing_listed_file_is_dropped(tmp_path):
     m = CheckpointManager(tmp_path)
     m.save(1, _tensors(1))

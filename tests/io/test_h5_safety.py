@@ -91,3 +91,29 @@ def test_stored_size_must_back_the_declared_size(tmp_path):
         n = stored * h5_safety.MAX_COMPRESSION_RATIO // 4 + 1
         with pytest.raises(DataLossError, match=f"declares {4 * n} bytes from {stored} compressed bytes"):
             h5_safety.check_stored_size(f["zip"], (n,), np.float32, str(path), "P", "zip")
+
+
+class _UndecodableTypeDataset:
+    """Stands in for an h5py Dataset whose stored float type is damaged: h5py raises from `.dtype`
+    (the slow fuzz tier hit ValueError "Insufficient precision ..." and RuntimeError from H5Tget_ebias)."""
+
+    def __init__(self, exc):
+        self._exc = exc
+
+    @property
+    def dtype(self):
+        raise self._exc
+
+
+@pytest.mark.parametrize("exc", [ValueError("Insufficient precision in available types to represent (63, 52, 11, 0, 52)"),
+                                 RuntimeError("Unspecified error in H5Tget_ebias (return value ==0)")])
+def test_an_undecodable_dataset_type_is_data_loss_naming_file_and_dataset(exc):
+    with pytest.raises(DataLossError, match=r"checkpoint /x\.h5: tensor 'w' has an HDF5 type that cannot be read"):
+        h5_safety.dataset_dtype(_UndecodableTypeDataset(exc), "checkpoint /x.h5", "tensor 'w'")
+
+
+def test_a_readable_dataset_type_is_returned(tmp_path):
+    import h5py
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        f["v"] = np.zeros(3, ">f4")
+        assert h5_safety.dataset_dtype(f["v"], "p", "v") == np.dtype(">f4")
