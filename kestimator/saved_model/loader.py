@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from .. import _formats
+from ..engine.dtypes import DType
 from ..engine.graph import Graph
 from ..engine.registry import apply_op, registered_ops
 from ..engine.session import Session
@@ -207,6 +208,10 @@ def _build_op(spec, index, path, arrays, var_tensor, tensors, variables, g):
     except (KeyError, TypeError):
         raise DataLossError(f"{where} reads a tensor defined later or nowhere (ops must be in order)") from None
     attrs = {k: decode_attr(v, arrays, f"{where} attribute {k!r}") for k, v in spec["attrs"].items()}
+    if op_type == "Const" and not (isinstance(attrs.get("dtype"), DType) and isinstance(attrs.get("value"), np.ndarray)):
+        # the graph passes read a constant's dtype and value; found by the slow fuzz tier ("dtype": null)
+        raise DataLossError(f"{where} (Const) needs an array 'value' and a 'dtype'; the file gives "
+                            f"{type(attrs.get('value')).__name__} and {attrs.get('dtype')!r}")
     with g.name_scope(""), g.control_dependencies(controls):
         try:
             out = apply_op(op_type, inputs, attrs, name=name)

@@ -9,7 +9,7 @@ import pytest
 
 import kestimator as ks
 from kestimator import engine as ke
-from kestimator.errors import InvalidArgumentError, NotFoundError, UnsafeFileError
+from kestimator.errors import DataLossError, InvalidArgumentError, NotFoundError, UnsafeFileError
 from kestimator.estimators.inputs import numpy_input_fn
 
 fc = ks.feature_column
@@ -141,3 +141,15 @@ def test_attribute_encoding_round_trip():
     assert back["k"] == value["k"] and back["d"] == ke.float32 and back["s"] == TensorShape([None, 3])
     assert back["b"] == b"\x00\xff" and back["f"] == float("inf") and back["n"] == 7 and back["l"] == ["x", True]
     np.testing.assert_array_equal(back["a"], np.arange(3))
+
+
+def test_a_constant_without_a_dtype_is_data_loss_at_load(trained, tmp_path):
+    # found by the slow fuzz tier: '"dtype": null' on a Const loaded, then the first call died with
+    # AttributeError inside the graph passes
+    _, path = trained
+
+    def null_dtype(doc):
+        const = next(o for o in doc["ops"] if o["type"] == "Const")
+        const["attrs"]["dtype"] = None
+    with pytest.raises(DataLossError, match=r"saved_model\.json: op '.*' \(Const\) needs an array 'value' and a 'dtype'"):
+        ks.saved_model.load(_tamper(path, tmp_path / "d", null_dtype))
