@@ -30,6 +30,7 @@ import numpy as np
 
 from .. import _formats
 from ..errors import DataLossError, InvalidArgumentError, NotFoundError
+from .h5_guard import GuardedH5File
 
 FORMAT_VERSION = _formats.CHECKPOINT_FORMAT
 _FORMAT_ATTR = _formats.FORMAT_ATTR
@@ -185,7 +186,7 @@ def save_tensors(path, tensors, metadata=None):
 
 
 # -- reading -------------------------------------------------------------------------------------------
-class _Reader:
+class _Reader(GuardedH5File):
     """An open, checked checkpoint file: the format attribute, and a safe walk over its datasets."""
 
     def __init__(self, path, sha256=None):
@@ -210,22 +211,6 @@ class _Reader:
         except BaseException:
             self.file.close()
             raise
-
-    def close(self):
-        self.file.close()
-
-    def guard_heaps(self):
-        """Before the first read of variable-length data (strings): refuse global heaps libhdf5 would loop on."""
-        if not getattr(self, "_heaps_checked", False):
-            from .h5_guard import check_global_heaps
-            check_global_heaps(self.path)
-            self._heaps_checked = True
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def _check_format(self):
         try:

@@ -76,3 +76,26 @@ def _check_collection(data, base, header, obj_header, size_fmt, lengths, path):
             raise DataLossError(f"{path}: the global heap collection at byte {base} is corrupt (object "
                                 f"{index} at byte {pos} declares {obj_size} bytes); the file is damaged")
         pos += need
+
+
+class GuardedH5File:
+    """Base of kestimator's HDF5 readers (checkpoints, Keras .h5): owns the open h5py file (`self.file`,
+    opened from `self.path` by the subclass), closes it by `close()` or `with`, and checks the global heaps
+    once, before the first variable-length read (`guard_heaps`)."""
+
+    _heaps_checked = False
+
+    def close(self):
+        self.file.close()
+
+    def guard_heaps(self):
+        """Before the first read of variable-length data (strings): refuse global heaps libhdf5 would loop on."""
+        if not self._heaps_checked:
+            check_global_heaps(self.path)
+            self._heaps_checked = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

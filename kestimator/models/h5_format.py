@@ -21,6 +21,7 @@ import tempfile
 
 import numpy as np
 
+from ..engine.h5_guard import GuardedH5File
 from ..errors import DataLossError, InvalidArgumentError, NotFoundError
 
 _MAX_ATTR_BYTES = 64 << 20
@@ -32,7 +33,7 @@ def _h5py():
 
 
 # -- reading -------------------------------------------------------------------------------------------------
-class SafeH5:
+class SafeH5(GuardedH5File):
     """An HDF5 file opened read-only after a check of every object in it.
 
     Raises:
@@ -58,22 +59,6 @@ class SafeH5:
             self.file.close()
             raise
 
-    def close(self):
-        self.file.close()
-
-    def _guard_heaps(self):
-        """Before the first read of variable-length data: refuse global heaps libhdf5 would loop on."""
-        if not getattr(self, "_heaps_checked", False):
-            from ..engine.h5_guard import check_global_heaps
-            check_global_heaps(self.path)
-            self._heaps_checked = True
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     def _walk(self):
         from ..io import h5_safety
 
@@ -87,7 +72,7 @@ class SafeH5:
         """A string / list attribute decoded from bytes (None -> default)."""
         try:
             if name in node.attrs and node.attrs.get_id(name).dtype.kind == "O":   # variable-length
-                self._guard_heaps()
+                self.guard_heaps()
             value = node.attrs.get(name)
         except (OSError, RuntimeError) as e:
             raise DataLossError(f"{self.path}: cannot read attribute {name!r} of '{node.name}': {e}") from None
