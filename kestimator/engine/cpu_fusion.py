@@ -39,11 +39,10 @@ placed on a GPU, fetched values and traced plans are left alone.
 import numpy as np
 
 from ..errors import InvalidArgumentError
+from .lazy_numba import LazyKernels
 
 _FOLD_MAX_ELEMENTS = 1 << 20
 _FLOATS = ("float32", "float64")
-_kernels = {}
-_unavailable = []
 _found = []
 
 
@@ -143,14 +142,7 @@ def _compile():
             "xent_shift": xent_shift, "xent_normalize": xent_normalize}
 
 
-def kernels():
-    """The compiled kernels by name, or None when numba is not installed."""
-    if not _kernels and not _unavailable:
-        try:
-            _kernels.update(_compile())
-        except ImportError:
-            _unavailable.append(True)
-    return _kernels or None
+kernels = LazyKernels(_compile)   # {name: kernel} or None without numba
 
 
 def enabled():
@@ -158,7 +150,7 @@ def enabled():
     must not pay numba's import)."""
     if not _found:
         import importlib.util
-        _found.append(not _unavailable and importlib.util.find_spec("numba") is not None)
+        _found.append(not kernels.unavailable and importlib.util.find_spec("numba") is not None)
     return _found[0]
 
 

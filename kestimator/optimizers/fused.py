@@ -13,8 +13,8 @@ below the dtype's smallest normal number to zero, as TensorFlow does by enabling
 """
 import numpy as np
 
-_kernels = {}
-_unavailable = []
+from ..engine.lazy_numba import LazyKernels
+
 
 
 def _compile():
@@ -71,14 +71,12 @@ def _compile():
     return {"adam": adam, "sgd_momentum": sgd_momentum, "adagrad": adagrad, "rmsprop": rmsprop}
 
 
+_lazy_kernels = LazyKernels(_compile)
+
+
 def get(name):
     """The compiled kernel `name`, or None when numba is not installed."""
-    if not _kernels and not _unavailable:
-        try:
-            _kernels.update(_compile())
-        except ImportError:
-            _unavailable.append(True)
-    return _kernels.get(name)
+    return (_lazy_kernels() or {}).get(name)
 
 
 def get_for(name, var):

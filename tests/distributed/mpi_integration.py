@@ -12,6 +12,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))   # the repository root: import kestimator
 
 import kestimator.distributed as kd  # noqa: E402
+from kestimator.estimators.hooks import SessionRunHook  # noqa: E402
 
 N_IN, N_HID, N_OUT = 20, 16, 3
 
@@ -91,23 +92,11 @@ def scenario_fit(outdir):
 
 
 # -- Estimator ------------------------------------------------------------------------------------------------
-class _ChiefMarker:
+class _ChiefMarker(SessionRunHook):
     """A training_chief_hook: writes <folder>/chief_hook_rank<r> when training ends (TF: chief only)."""
 
     def __init__(self, folder):
         self.folder = folder
-
-    def begin(self):
-        pass
-
-    def after_create_session(self, session, coord):
-        pass
-
-    def before_run(self, run_context):
-        return None
-
-    def after_run(self, run_context, run_values):
-        pass
 
     def end(self, session):
         with open(os.path.join(self.folder, f"chief_hook_rank{kd.rank()}"), "w") as f:
@@ -139,20 +128,14 @@ def _batched_input_fn():
     return Dataset.from_tensor_slices(({"x": x}, y)).batch(16).repeat()
 
 
-class _KillAt:
+class _KillAt(SessionRunHook):
     """Rank 1 kills itself (SIGKILL: no excepthook, no clean-up) once the global step reaches `step`."""
 
     def __init__(self, step):
         self.step = step
 
-    def begin(self):
-        pass
-
     def after_create_session(self, session, coord):
         self.session = session
-
-    def before_run(self, run_context):
-        return None
 
     def after_run(self, run_context, run_values):
         from kestimator import engine as ke

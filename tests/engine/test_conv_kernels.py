@@ -56,8 +56,8 @@ def path(request, monkeypatch):
     if request.param == "numba":
         assert ck.numba_kernels() is not None
     else:
-        monkeypatch.setattr(ck, "_kernels", {})
-        monkeypatch.setattr(ck, "_unavailable", [True])
+        monkeypatch.setattr(ck.numba_kernels, "kernels", {})
+        monkeypatch.setattr(ck.numba_kernels, "unavailable", True)
         assert ck.numba_kernels() is None
     return request.param
 

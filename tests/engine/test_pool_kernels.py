@@ -55,8 +55,8 @@ def path(request, monkeypatch):
     if request.param == "numba":
         assert pk.numba_kernels() is not None   # numba is a test dependency here: the fast path must run
     else:
-        monkeypatch.setattr(pk, "_kernels", {})
-        monkeypatch.setattr(pk, "_unavailable", [True])
+        monkeypatch.setattr(pk.numba_kernels, "kernels", {})
+        monkeypatch.setattr(pk.numba_kernels, "unavailable", True)
         assert pk.numba_kernels() is None
     return request.param
 

@@ -13,10 +13,9 @@ channel) 0.75 -> 0.49 ms forward and 1.10 -> 0.74 ms filter gradient (im2col by 
 """
 import numpy as np
 
+from ..lazy_numba import LazyKernels
 from ._pool_kernels import NUMBA_DTYPES
 
-_kernels = {}
-_unavailable = []
 _FEW_CHANNELS = 2   # below this many input channels im2col copies kernel position by kernel position
 _SMALL_FILTER = 4096   # filters with at most this many elements: per-image GEMMs (see conv_backprop_filter)
 
@@ -49,14 +48,7 @@ def _compile():
     return {"col2im": col2im}
 
 
-def numba_kernels():
-    """The compiled kernels by name, or None when numba is not installed."""
-    if not _kernels and not _unavailable:
-        try:
-            _kernels.update(_compile())
-        except ImportError:
-            _unavailable.append(True)
-    return _kernels or None
+numba_kernels = LazyKernels(_compile)   # {name: kernel} or None without numba
 
 
 class Scratch:

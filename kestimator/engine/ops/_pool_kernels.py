@@ -13,8 +13,8 @@ numba is imported on first use only; without it `numba_kernels()` is None and ca
 """
 import numpy as np
 
-_kernels = {}
-_unavailable = []
+from ..lazy_numba import LazyKernels
+
 NUMBA_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -176,14 +176,7 @@ def _compile():
     return {"max_pool": max_pool, "max_pool_grad": max_pool_grad, "max_pool_grad_relu": max_pool_grad_relu}
 
 
-def numba_kernels():
-    """The compiled kernels by name, or None when numba is not installed."""
-    if not _kernels and not _unavailable:
-        try:
-            _kernels.update(_compile())
-        except ImportError:
-            _unavailable.append(True)
-    return _kernels or None
+numba_kernels = LazyKernels(_compile)   # {name: kernel} or None without numba
 
 
 def use_numba(xp, *arrays):
