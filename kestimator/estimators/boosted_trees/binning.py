@@ -159,15 +159,7 @@ class BinMapper:
         """
         if collectives is not None and collectives.distributed:
             return self._fit_distributed(X, collectives, global_rows)
-        X = np.asarray(X)
-        if X.ndim != 2 or X.shape[0] == 0:
-            raise InvalidArgumentError(f"X must be 2-D with at least one row, got shape {X.shape}")
-        kinds = self.feature_kinds
-        if kinds is None:
-            kinds = np.zeros(X.shape[1], np.uint8)
-        if np.any(kinds > CATEGORICAL):
-            raise InvalidArgumentError(f"feature_kinds must be 0, 1 or 2, got {kinds.tolist()}")
-        X = prepare_features(X, kinds, max_id=self.max_bins)
+        X, kinds = self._prepared(X, "")
         n_rows, n_features = X.shape
         sample_size = quantile_sample_size(self.quantile_sketch_epsilon)
         if n_rows > sample_size:
@@ -192,6 +184,18 @@ class BinMapper:
         self.bin_edges_ = np.concatenate(edges).astype(np.float64) if edges else np.empty(0)
         return self
 
+    def _prepared(self, X, where):
+        """(X checked (2-D, at least one row; `where` names the rank) and prepared for binning, feature kinds)."""
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[0] == 0:
+            raise InvalidArgumentError(f"X must be 2-D with at least one row{where}, got shape {X.shape}")
+        kinds = self.feature_kinds
+        if kinds is None:
+            kinds = np.zeros(X.shape[1], np.uint8)
+        if np.any(kinds > CATEGORICAL):
+            raise InvalidArgumentError(f"feature_kinds must be 0, 1 or 2, got {kinds.tolist()}")
+        return prepare_features(X, kinds, max_id=self.max_bins), kinds
+
     def _fit_distributed(self, X, collectives, global_rows):
         """Edges of the rows of all ranks: sample -> rank 0 -> broadcast.
 
@@ -201,16 +205,7 @@ class BinMapper:
         ones (the percentiles of a multiset do not depend on the order its rows arrive in).
         """
         from kestimator.estimators.boosted_trees.distributed import global_row_numbers
-        X = np.asarray(X)
-        if X.ndim != 2 or X.shape[0] == 0:
-            raise InvalidArgumentError(f"X must be 2-D with at least one row on rank {collectives.rank}, got "
-                                       f"shape {X.shape}")
-        kinds = self.feature_kinds
-        if kinds is None:
-            kinds = np.zeros(X.shape[1], np.uint8)
-        if np.any(kinds > CATEGORICAL):
-            raise InvalidArgumentError(f"feature_kinds must be 0, 1 or 2, got {kinds.tolist()}")
-        X = prepare_features(X, kinds, max_id=self.max_bins)
+        X, kinds = self._prepared(X, f" on rank {collectives.rank}")
         n_rows, n_features = X.shape
         total, rows = global_row_numbers(collectives, n_rows, global_rows)
         sample_size = quantile_sample_size(self.quantile_sketch_epsilon)
