@@ -95,7 +95,7 @@ def ours(x, y, epochs):
         def on_epoch_end(self, epoch, logs=None):
             times.append(time.perf_counter() - self.t)
     model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0, callbacks=[Timer()])
-    return [-(-len(x) // BATCH) / t for t in times], model._blas_threads
+    return [-(-len(x) // BATCH) / t for t in times], (model._blas_threads, model._intra_op_workers)
 
 
 def profile(x, y, steps, threads):
@@ -190,11 +190,12 @@ def main():
     np.save(yp, y)
     rows = []
     for r in range(args.rounds):
-        mine, threads = ours(x, y, args.epochs)
+        mine, (threads, workers) = ours(x, y, args.epochs)
         t = peer(TORCH, [xp, yp, BATCH, args.epochs])
         k = peer(KERAS, [xp, yp, BATCH, args.epochs])
         row = {"ours": float(np.median(mine[1:] or mine)), "torch": float(np.median(t["rates"][1:] or t["rates"])),
                "keras": float(np.median(k["rates"][1:] or k["rates"])), "ours_blas_threads": threads or 0,
+               "ours_intra_op_workers": workers or 0,
                "load": os.getloadavg()[0]}   # steps/s under other engineers' load: read ratios per round
         rows.append(row)
         print(f"  round {r + 1}: " + ", ".join(f"{k}={v:.4g}" for k, v in row.items()), flush=True)

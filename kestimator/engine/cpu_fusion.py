@@ -39,6 +39,7 @@ placed on a GPU, fetched values and traced plans are left alone.
 import numpy as np
 
 from ..errors import InvalidArgumentError
+from . import intra_op
 from .lazy_numba import LazyKernels
 
 _FOLD_MAX_ELEMENTS = 1 << 20
@@ -342,7 +343,9 @@ def _bias_relu(op, k, shapes, readers, fetched, placement, resolve):
 
     def run(x, bias, out=None):
         dest = _writable_rows(out, x.shape, dtype)
-        bias_relu(_rows(x, m), bias, _rows(dest, m), zero)
+        rows, dest_rows = _rows(x, m), _rows(dest, m)
+        intra_op.run_chunks(lambda lo, hi: bias_relu(rows[lo:hi], bias, dest_rows[lo:hi], zero), rows.shape[0],
+                            enabled=intra_op.worth_splitting(np, x.size, elementwise=True))
         if out is not None and dest is not out:
             out[...] = dest
             return out
@@ -544,8 +547,21 @@ def _pool_relu_grad(op, shapes, readers, fetched, placement, slab, resolve):
     fused_kernel = kernels["max_pool_grad_relu"]
     do_sum = bool(sums)
 
+    n = shapes[x][0]
+
+    def chunk(act, grad, lo, hi):
+        # each chunk's channel sums stay in float64 (what the kernel accumulates in) until all are added
+        part = np.empty((c,), np.float64)
+        fused_kernel(act[lo:hi], grad[lo:hi], kh, kw, sh, sw, ph[0], pw[0], out_buf[lo:hi], part, do_sum)
+        return part
+
     def run(act, grad):
-        fused_kernel(act, grad, kh, kw, sh, sw, ph[0], pw[0], out_buf, total, do_sum)
+        if intra_op.worth_splitting(np, act.size):
+            parts = intra_op.run_chunks(lambda lo, hi: chunk(act, grad, lo, hi), n)
+            if do_sum:
+                np.copyto(total, np.sum(parts, axis=0), casting="same_kind")
+        else:
+            fused_kernel(act, grad, kh, kw, sh, sw, ph[0], pw[0], out_buf, total, do_sum)
         return (out_buf, total) if do_sum else out_buf
     members = [op, relu_grad] + sums[:1]
     outputs = [r, sums[0].outputs[0]] if sums else [r]

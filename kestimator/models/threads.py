@@ -1,24 +1,29 @@
-"""The BLAS thread count of fit()'s training loop, chosen by timing real steps.
+"""The BLAS thread count (and intra-op workers) of fit()'s training loop, chosen by timing real steps.
 
 BLAS threads only pay off when each of them gets a core and the matrices are big enough to split. On a
 machine shared with other work, or for small layers, they wait for each other instead. Measured here
 with one other process busy on one of the two cores: the seed MLP at batch 32 trained at 3,600 steps/s
 with one OpenBLAS thread and 1,500 with two; the small CNN at 34 and 16 steps/s. So at the start of each
 epoch fit() runs a few of its steps with one thread and a few with the default count, alternating, and
-keeps the faster (by the median of 8 timed steps each) for the rest of the epoch. The default count
-comes back when fit() ends. Without threadpoolctl, or with a single-threaded BLAS, nothing changes.
+keeps the faster (by the median of 8 timed steps each) for the rest of the epoch. When the model has
+kernels big enough to split on the batch axis (convolutions, pooling: engine/intra_op.py), a third setting
+joins the trial: one BLAS thread, and those kernels split over as many worker threads as BLAS would use.
+The defaults come back when fit() ends. Without threadpoolctl, or with a single-threaded BLAS, nothing
+changes.
 
 Two guards against a trial that a busy machine fooled: one round under load once picked 2 threads and
 the small CNN fell from 65 to 27 steps/s. (1) When the 1-minute load average exceeds the core count,
-there is no trial: other processes hold the cores, and one thread is the choice. (2) After choosing more
-than one thread, the epoch keeps watching: when the median of the last 8 steps is more than twice the
-trial's median for that count, the rest of the epoch runs with one thread.
+there is no trial: other processes hold the cores, and one thread is the choice. (2) After choosing a
+setting that uses more than one core, the epoch keeps watching: when the median of the last 8 steps is
+more than twice the trial's median for that setting, the rest of the epoch runs with one thread.
 """
 import os
 import time
 
-_TRIAL = (1, 1, 1, 1, "n", "n", "n", "n", 1, 1, 1, 1, "n", "n", "n", "n")   # after one warm-up step
-_MIN_STEPS = 48     # shorter epochs keep the previous choice: the trial would be most of the epoch
+from ..engine import intra_op
+
+_TRIAL_ROUNDS = 2   # after one warm-up step: 4 steps under each setting in turn, twice over
+_MIN_STEPS = 60     # shorter epochs keep the previous choice: the trial would be most of the epoch
 _WATCH = 8          # steps in the running median that re-checks a multi-thread choice
 _SLOWDOWN = 2.0     # that median over the trial's median that sends the epoch back to one thread
 
@@ -60,63 +65,84 @@ class BlasThreads:
 
 
 class EpochTuner:
-    """Wraps an epoch's batch iterator: times the first steps under each thread count, then runs the rest
-    of the epoch with the faster one.
+    """Wraps an epoch's batch iterator: times the first steps under each setting, then runs the rest of the
+    epoch with the fastest.
+
+    Settings: "one" (one BLAS thread), "blas" (the default BLAS thread count) and, once a kernel big enough
+    to split has run (engine.intra_op), "split" (one BLAS thread, each such kernel's batch split over as many
+    intra-op workers as the default count).
 
     Attributes:
-        choice: the thread count in use after the last trial (None before any).
-        timings: the trial's median step time (seconds) per thread count ({} when there was no trial).
-        reason: why `choice` was made: "trial", "load" (load average above the core count) or "slowdown"
-            (a multi-thread choice whose steps became twice as slow as in its trial).
+        choice: the BLAS thread count in use after the last trial (None before any).
+        workers: the intra-op workers in use after the last trial (1: no splitting).
+        timings: the trial's median step time (seconds) per setting ({} when there was no trial).
+        reason: why the choice was made: "trial", "load" (load average above the core count) or "slowdown"
+            (a multi-core choice whose steps became twice as slow as in its trial).
     """
 
     def __init__(self, blas):
         self.blas = blas
         self.choice = None
+        self.workers = 1
         self.timings = {}
         self.reason = None
 
+    def _apply(self, setting):
+        n = self.blas.default
+        self.blas.set(n if setting == "blas" else 1)
+        intra_op.set_workers(n if setting == "split" else 1)
+
+    def _choose(self, setting, reason):
+        self.choice = self.blas.default if setting == "blas" else 1
+        self.workers = self.blas.default if setting == "split" else 1
+        self.reason = reason
+        self._apply(setting)
+
+    def _current(self):
+        if self.choice is None:
+            return None
+        return "split" if self.workers > 1 else "blas" if self.choice > 1 else "one"
+
     def epoch(self, batches, steps):
-        """A generator over `batches` (the epoch's (step, feeds) pairs) that sets the thread count;
-        `steps` is the epoch's length (None: unknown)."""
-        blas = self.blas
-        n = blas.default
+        """A generator over `batches` (the epoch's (step, feeds) pairs) that sets the BLAS thread count and
+        intra-op workers; `steps` is the epoch's length (None: unknown)."""
         trial = steps is not None and steps >= _MIN_STEPS
         if trial and overloaded():
             trial = False
-            self.choice, self.timings, self.reason = 1, {}, "load"
-        schedule = [n] + [n if s == "n" else 1 for s in _TRIAL] if trial else []
+            self.timings = {}
+            self._choose("one", "load")
+        schedule = ["blas"] if trial else []   # the warm-up step (compiles a plan); the trial follows it
         if not trial and self.choice is not None:
-            blas.set(self.choice)
-        times = {1: [], n: []}
-        recent = []   # step times after a multi-thread choice
+            self._apply(self._current())
+        times = {}
+        recent = []   # step times after a multi-core choice
         setting, started = None, None
         for index, item in enumerate(batches):
             now = time.perf_counter()
-            if setting is not None and index > 1:   # index 1 ends the warm-up step (compiles a plan)
-                times[setting].append(now - started)
-            elif setting is None and started is not None and self.reason == "trial" and self.choice != 1:
+            if index == 1 and schedule:   # after the warm-up: a kernel that could split has run, or none will
+                settings = ("one", "blas", "split") if intra_op.splittable_seen() else ("one", "blas")
+                schedule += [settings[(i // 4) % len(settings)] for i in range(_TRIAL_ROUNDS * 4 * len(settings))]
+            if setting is not None and index > 1:
+                times.setdefault(setting, []).append(now - started)
+            elif setting is None and started is not None and self.reason == "trial" and self._current() != "one":
                 recent.append(now - started)
                 if len(recent) >= _WATCH:
                     median = sorted(recent[-_WATCH:])[_WATCH // 2]
-                    if median > _SLOWDOWN * self.timings[self.choice]:
-                        self.choice, self.reason = 1, "slowdown"
-                        blas.set(1)
+                    if median > _SLOWDOWN * self.timings[self._current()]:
+                        self._choose("one", "slowdown")
             if index < len(schedule):
                 setting = schedule[index]
-                blas.set(setting)
+                self._apply(setting)
             elif index == len(schedule) and schedule:
-                one, many = sorted(times[1])[len(times[1]) // 2], sorted(times[n])[len(times[n]) // 2]
-                self.choice = 1 if one < many else n
-                self.timings = {1: one, n: many}
-                self.reason = "trial"
-                blas.set(self.choice)
+                self.timings = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+                self._choose(min(self.timings, key=self.timings.get), "trial")
                 setting = None
             started = time.perf_counter()
             yield item
 
     def restore(self):
         self.blas.set(self.blas.default)
+        intra_op.set_workers(1)
 
 
 _blas = BlasThreads()

@@ -36,6 +36,7 @@ class TrainingMixin(OptimizerStateMixin):
         self._pending_optimizer_state = None
         self._shuffle_seed = None
         self._blas_threads = None   # the BLAS thread count the last fit() chose (threads.py)
+        self._intra_op_workers = None   # and its intra-op workers (engine/intra_op.py)
 
     def _input_specs(self, arrays=None):
         """[(shape, dtype, name)] of the model inputs (from the model, or from data for subclassed models)."""
@@ -305,7 +306,7 @@ class TrainingMixin(OptimizerStateMixin):
             cbs.on_train_end(logs)
         finally:
             if tuner is not None:
-                self._blas_threads = tuner.choice
+                self._blas_threads, self._intra_op_workers = tuner.choice, tuner.workers
                 tuner.restore()
         return self.history
 

@@ -11,6 +11,7 @@ import pytest
 
 import kestimator as ks
 from kestimator import engine as ke
+from kestimator.engine import intra_op
 from kestimator.engine.ops import _conv_kernels as ck
 from kestimator.engine.registry import get_opdef
 
@@ -50,11 +51,16 @@ def reference(x, w, dy, strides, dilations, padding):
     return y, dxp[:, pt:pt + h, pl:pl + wd, :], dw
 
 
-@pytest.fixture(params=["numba", "numpy"])
+@pytest.fixture(params=["numba", "numpy", "numba, batch split in 3"])
 def path(request, monkeypatch):
-    """col2im with the numba loop, or as if numba were not installed."""
-    if request.param == "numba":
+    """col2im with the numba loop, or as if numba were not installed; or each kernel's batch split into up to
+    three chunks run on intra-op worker threads."""
+    if request.param.startswith("numba"):
         assert ck.numba_kernels() is not None
+        if "split" in request.param:
+            intra_op.set_workers(3)
+            monkeypatch.setattr(intra_op, "MIN_ELEMENTS", 0)   # the test shapes are small
+            request.addfinalizer(lambda: intra_op.set_workers(1))
     else:
         monkeypatch.setattr(ck.numba_kernels, "kernels", {})
         monkeypatch.setattr(ck.numba_kernels, "unavailable", True)
@@ -71,6 +77,8 @@ CASES = [  # (x shape, w shape, strides, dilations, padding)
     ((2, 8, 8, 3), (3, 3, 3, 2), (2, 1), (1, 1), "VALID"),
     ((2, 5, 5, 4), (1, 1, 4, 3), (1, 1), (1, 1), "VALID"),      # 1x1: no patch copy
     ((1, 6, 6, 1), (3, 3, 1, 2), (2, 2), (1, 1), "SAME"),
+    ((5, 6, 6, 3), (3, 3, 3, 4), (1, 1), (1, 1), "SAME"),     # chunks of 2, 2 and 1 images when split
+    ((7, 9, 9, 1), (3, 3, 1, 3), (1, 1), (1, 1), "VALID"),    # per-image GEMMs (small filter), split 3/2/2
 ]
 
 

@@ -379,6 +379,22 @@ def test_a_conv_training_step_fuses_the_pool_gradient_with_the_relu_gradient(unf
         np.testing.assert_allclose(got[name], want[name], rtol=1e-6, atol=1e-7)
 
 
+def test_a_conv_training_step_split_across_intra_op_workers_matches_the_whole_batch_step(monkeypatch):
+    from kestimator.engine import intra_op
+    want, _ = _cnn_step()
+    monkeypatch.setattr(intra_op, "MIN_ELEMENTS", 0)   # every conv, pool, fused pool gradient and bias+ReLU
+    monkeypatch.setattr(intra_op, "MIN_ELEMENTWISE", 0)   # splits
+    intra_op.set_workers(4)   # 6 images: chunks of 2, 2, 1, 1
+    try:
+        got, plan = _cnn_step()
+    finally:
+        intra_op.set_workers(1)
+    assert plan.kernel_types.count("CpuFused(MaxPoolGrad, ReluGrad, Sum)") == 2
+    # per-chunk filter-gradient partials and bias sums are added in another order: float32 rounding apart
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("k", [2, 3])
 def test_relu_max_pool_and_its_gradient_without_a_bias_sum_are_the_unfused_bits(unfused, k):
     x = R.standard_normal((3, 10, 8, 5)).astype(np.float32)

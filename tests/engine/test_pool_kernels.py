@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from kestimator import engine as ke
+from kestimator.engine import intra_op
 from kestimator.engine.ops import _pool_kernels as pk
 from kestimator.engine.registry import get_opdef
 
@@ -49,11 +50,16 @@ def reference(x, dy, ksize, strides, padding):
     return y, dx
 
 
-@pytest.fixture(params=["numba", "numpy"])
+@pytest.fixture(params=["numba", "numpy", "batch split in 3"])
 def path(request, monkeypatch):
-    """Run the kernels with the numba loops, or as if numba were not installed."""
-    if request.param == "numba":
+    """Run the kernels with the numba loops, or as if numba were not installed, or with the numba loops and
+    NumPy blocks run on up to three chunks of the batch at once (intra-op workers)."""
+    if request.param != "numpy":
         assert pk.numba_kernels() is not None   # numba is a test dependency here: the fast path must run
+        if "split" in request.param:
+            intra_op.set_workers(3)
+            monkeypatch.setattr(intra_op, "MIN_ELEMENTS", 0)
+            request.addfinalizer(lambda: intra_op.set_workers(1))
     else:
         monkeypatch.setattr(pk.numba_kernels, "kernels", {})
         monkeypatch.setattr(pk.numba_kernels, "unavailable", True)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from kestimator import keras
+from kestimator.engine import intra_op
 from kestimator.models import threads
 
 
@@ -25,19 +26,49 @@ def quiet(monkeypatch):
     monkeypatch.setattr(threads, "overloaded", lambda: False)
 
 
+@pytest.fixture
+def no_split(monkeypatch):
+    monkeypatch.setattr(intra_op, "splittable_seen", lambda: False)
+
+
+def _setting(blas):
+    return "split" if intra_op.workers() > 1 else "blas" if blas.current > 1 else "one"
+
+
 @pytest.mark.parametrize("slow,expected", [(2, 1), (1, 2)])
-def test_trial_keeps_the_faster_count(quiet, slow, expected):
+def test_trial_keeps_the_faster_count(quiet, no_split, slow, expected):
     blas = FakeBlas()
     tuner = threads.EpochTuner(blas)
     seen = []
     for step, item in tuner.epoch(((i, None) for i in range(60)), 60):
         time.sleep(0.002 if blas.current == slow else 0.0002)   # the step's cost under the current count
         seen.append(blas.current)
-    assert tuner.choice == expected
+    assert tuner.choice == expected and tuner.workers == 1 and set(tuner.timings) == {"one", "blas"}
     # one warm-up step at the default, 16 alternating trial steps, then the choice for the rest
     assert seen[0] == 2 and seen[1:5] == [1] * 4 and seen[5:9] == [2] * 4 and seen[17:] == [expected] * 43
     tuner.restore()
     assert blas.current == 2
+
+
+@pytest.mark.parametrize("fast", ["one", "blas", "split"])
+def test_with_splittable_kernels_the_trial_also_times_intra_op_workers(quiet, monkeypatch, fast):
+    monkeypatch.setattr(intra_op, "splittable_seen", lambda: True)
+    blas = FakeBlas()
+    tuner = threads.EpochTuner(blas)
+    seen = []
+    try:
+        for step, item in tuner.epoch(((i, None) for i in range(70)), 70):
+            setting = _setting(blas)
+            time.sleep(0.0002 if setting == fast else 0.002)
+            seen.append(setting)
+        # warm-up, then 4 steps of each setting in turn, twice: 24 trial steps; the fastest for the rest
+        assert seen[:13] == ["blas"] + ["one"] * 4 + ["blas"] * 4 + ["split"] * 4
+        assert seen[25:] == [fast] * 45
+        assert set(tuner.timings) == {"one", "blas", "split"}
+        assert (tuner.choice, tuner.workers) == {"one": (1, 1), "blas": (2, 1), "split": (1, 2)}[fast]
+    finally:
+        tuner.restore()
+    assert blas.current == 2 and intra_op.workers() == 1
 
 
 def test_short_epochs_keep_the_previous_choice():
@@ -83,7 +114,7 @@ def test_a_loaded_machine_skips_the_trial_and_runs_one_thread(monkeypatch):
     assert tuner.choice == 1 and tuner.reason == "load" and tuner.timings == {}
 
 
-def test_a_multi_thread_choice_that_slows_down_twofold_falls_back_to_one_thread(quiet):
+def test_a_multi_thread_choice_that_slows_down_twofold_falls_back_to_one_thread(quiet, no_split):
     blas = FakeBlas()
     tuner = threads.EpochTuner(blas)
     seen = []

@@ -13,6 +13,7 @@ channel) 0.75 -> 0.49 ms forward and 1.10 -> 0.74 ms filter gradient (im2col by 
 """
 import numpy as np
 
+from .. import intra_op
 from ..lazy_numba import LazyKernels
 from ._pool_kernels import NUMBA_DTYPES
 
@@ -115,36 +116,40 @@ def write_into(xp, value, out):
     return out
 
 
-def _im2col(xp, x, kh, kw, oh, ow, ph, pw, strides, dilations, scratch):
-    """The (N*OH*OW, KH*KW*C) patch matrix; on the CPU copied into the kernel's scratch buffer."""
+def _patch_rows(xp, x, kh, kw, oh, ow, ph, pw, strides, dilations, scratch):
+    """fn(lo, hi) -> the (images lo:hi) rows of the (N*OH*OW, KH*KW*C) patch matrix.
+
+    On the CPU each call copies its images' patches into the kernel's scratch buffer (one buffer for the
+    whole batch, so chunks run on separate threads write disjoint slices of it); elsewhere a copy is made.
+    """
     cin = x.shape[3]
+    k = kh * kw * cin
     xpad = pad(xp, x, ph, pw)
     if kh == 1 and kw == 1 and strides == (1, 1):
-        return xpad.reshape(-1, cin)
+        return lambda lo, hi: xpad[lo:hi].reshape(-1, cin)
     view = patches(xp, xpad, kh, kw, oh, ow, strides, dilations)
     if xp is not np or scratch is None:
-        return view.reshape(-1, kh * kw * cin)
+        return lambda lo, hi: view[lo:hi].reshape(-1, k)
     buf = scratch.get(view.shape, x.dtype)
-    if cin < _FEW_CHANNELS:
-        # one strided copy per kernel position: NumPy's 6-D copy walks 1-element inner runs far slower
-        # (64x28x28x1 input, 3x3: 0.42 -> 0.15 ms; from 2 channels on the one 6-D copy is faster)
-        for i in range(kh):
-            for j in range(kw):
-                np.copyto(buf[:, :, :, i, j, :], view[:, :, :, i, j, :])
-    else:
-        np.copyto(buf, view)
-    return buf.reshape(-1, kh * kw * cin)
+
+    def rows(lo, hi):
+        if cin < _FEW_CHANNELS:
+            # one strided copy per kernel position: NumPy's 6-D copy walks 1-element inner runs far slower
+            # (64x28x28x1 input, 3x3: 0.42 -> 0.15 ms; from 2 channels on the one 6-D copy is faster)
+            for i in range(kh):
+                for j in range(kw):
+                    np.copyto(buf[lo:hi, :, :, i, j, :], view[lo:hi, :, :, i, j, :])
+        else:
+            np.copyto(buf[lo:hi], view[lo:hi])
+        return buf[lo:hi].reshape(-1, k)
+    return rows
 
 
-def _matmul_into(xp, a, b, out, shape):
-    """a @ b reshaped to `shape`, written into `out` when given (NumPy: the GEMM writes it directly)."""
-    if out is None:
-        return (a @ b).reshape(shape)
-    if xp is np and out.flags.c_contiguous and out.dtype == np.result_type(a, b):
-        np.matmul(a, b, out=out.reshape(a.shape[0], b.shape[1]))
+def _plan_buffer(xp, out, shape, dtype):
+    """`out` when a GEMM can write into it directly, else a fresh array (copied into `out` by the caller)."""
+    if out is not None and xp is np and out.flags.c_contiguous and out.dtype == dtype and out.shape == shape:
         return out
-    out[...] = (a @ b).reshape(shape)
-    return out
+    return xp.empty(shape, dtype=dtype)
 
 
 def _per_image(xp, n, k, cout, rows_per_image):
@@ -156,47 +161,75 @@ def conv_forward(xp, x, w, strides, dilations, geometry, out=None, scratch=None)
     """y[n, oh, ow, co] = sum over kh, kw, ci of x_padded[n, oh*s + i*d, ow*s + j*d, ci] * w[i, j, ci, co]."""
     kh, kw, cin, cout = w.shape
     oh, ow, ph, pw = geometry
-    cols = _im2col(xp, x, kh, kw, oh, ow, ph, pw, strides, dilations, scratch)
     n, k = x.shape[0], kh * kw * cin
-    if _per_image(xp, n, k, cout, oh * ow):
-        # as in conv_backprop_filter: one GEMM per image keeps OpenBLAS on one thread (the benchmark's first
-        # layer in fit() with 2 BLAS threads on 2 busy cores: 15 ms CPU as one GEMM, 0.5 ms per image)
-        y = out if out is not None and out.flags.c_contiguous and out.dtype == np.result_type(cols, w) else None
-        res = np.matmul(cols.reshape(n, oh * ow, k), w.reshape(k, cout),
-                        out=None if y is None else y.reshape(n, oh * ow, cout))
-        return y if y is not None else write_into(xp, res.reshape(n, oh, ow, cout), out)
-    return _matmul_into(xp, cols, w.reshape(-1, cout), out, (x.shape[0], oh, ow, cout))
+    rows_of = _patch_rows(xp, x, kh, kw, oh, ow, ph, pw, strides, dilations, scratch)
+    w2 = w.reshape(k, cout)
+    y = _plan_buffer(xp, out, (n, oh, ow, cout), xp.result_type(x, w))
+    per_image = _per_image(xp, n, k, cout, oh * ow)
+
+    def chunk(lo, hi):
+        cols = rows_of(lo, hi)
+        if per_image:
+            # as in conv_backprop_filter: one GEMM per image keeps OpenBLAS on one thread (the benchmark's
+            # first layer in fit() with 2 BLAS threads on 2 busy cores: 15 ms CPU as one GEMM, 0.5 ms per image)
+            xp.matmul(cols.reshape(hi - lo, oh * ow, k), w2, out=y[lo:hi].reshape(hi - lo, oh * ow, cout))
+        else:
+            xp.matmul(cols, w2, out=y[lo:hi].reshape(-1, cout))
+    intra_op.run_chunks(chunk, n, enabled=intra_op.worth_splitting(xp, n * oh * ow * k))
+    return write_into(xp, y, out) if y is not out else out
 
 
 def conv_backprop_input(xp, x_shape, w, dy, strides, dilations, geometry, out=None, scratch=None):
     """dx = col2im(dy @ w^T): the GEMM writes the patch gradients, one scatter-add pass sums them."""
     kh, kw, cin, cout = w.shape
     oh, ow, ph, pw = geometry
-    rows = x_shape[0] * oh * ow
-    w2 = w.reshape(-1, cout)
+    n = x_shape[0]
+    rows = n * oh * ow
+    w2t = w.reshape(-1, cout).T
+    dtype = xp.result_type(dy, w)
     if xp is np and scratch is not None:
-        dcols = scratch.get((rows, kh * kw * cin), np.result_type(dy, w))
-        np.matmul(dy.reshape(rows, cout), w2.T, out=dcols)
+        dcols = scratch.get((rows, kh * kw * cin), dtype)
     else:
-        dcols = dy.reshape(rows, cout) @ w2.T
-    dcols = dcols.reshape(x_shape[0], oh, ow, kh, kw, cin)
-    return col2im(xp, dcols, x_shape, kh, kw, oh, ow, ph, pw, strides, dilations, out=out)
+        dcols = xp.empty((rows, kh * kw * cin), dtype=dtype)
+    dcols6 = dcols.reshape(n, oh, ow, kh, kw, cin)
+    dy2 = dy.reshape(rows, cout)
+    dx = _plan_buffer(xp, out, tuple(x_shape), dtype)
+
+    def chunk(lo, hi):
+        xp.matmul(dy2[lo * oh * ow:hi * oh * ow], w2t, out=dcols[lo * oh * ow:hi * oh * ow])
+        col2im(xp, dcols6[lo:hi], (hi - lo,) + tuple(x_shape[1:]), kh, kw, oh, ow, ph, pw, strides, dilations,
+               out=dx[lo:hi])
+    intra_op.run_chunks(chunk, n, enabled=intra_op.worth_splitting(xp, dcols.size))
+    return write_into(xp, dx, out) if dx is not out else out
 
 
 def conv_backprop_filter(xp, x, w_shape, dy, strides, dilations, geometry, out=None, scratch=None):
-    """dw = patches(x)^T @ dy, one GEMM over all N*OH*OW output positions."""
+    """dw = patches(x)^T @ dy, summed over all N*OH*OW output positions (per chunk of images, then added)."""
     kh, kw, cin, cout = w_shape
     oh, ow, ph, pw = geometry
-    cols = _im2col(xp, x, kh, kw, oh, ow, ph, pw, strides, dilations, scratch)
     n, k = x.shape[0], kh * kw * cin
-    if _per_image(xp, n, k, cout, oh * ow):
-        # A tiny result over a very long sum (first layers: 9 x 32 over 43,264 rows). As one GEMM, OpenBLAS
-        # splits it across its threads and then waits on them: with 2 threads on 2 busy cores that call was
-        # measured at 460 ms (mean of 30) instead of 0.5. Per-image GEMMs are small enough that OpenBLAS
-        # runs each on one thread; their sum costs the same 0.5 ms whatever the thread count.
-        parts = np.matmul(cols.reshape(n, oh * ow, k).transpose(0, 2, 1), dy.reshape(n, oh * ow, cout))
-        if out is not None and out.flags.c_contiguous and out.dtype == parts.dtype:
-            np.sum(parts, axis=0, out=out.reshape(k, cout))
-            return out
-        return write_into(xp, parts.sum(axis=0).reshape(w_shape), out)
-    return _matmul_into(xp, cols.T, dy.reshape(-1, cout), out, tuple(w_shape))
+    rows_of = _patch_rows(xp, x, kh, kw, oh, ow, ph, pw, strides, dilations, scratch)
+    dy2 = dy.reshape(n * oh * ow, cout)
+    per_image = _per_image(xp, n, k, cout, oh * ow)
+    dw = _plan_buffer(xp, out, tuple(w_shape), xp.result_type(x, dy))
+
+    def chunk(lo, hi, dest=None):
+        cols = rows_of(lo, hi)
+        if per_image:
+            # A tiny result over a very long sum (first layers: 9 x 32 over 43,264 rows). As one GEMM, OpenBLAS
+            # splits it across its threads and then waits on them: with 2 threads on 2 busy cores that call was
+            # measured at 460 ms (mean of 30) instead of 0.5. Per-image GEMMs are small enough that OpenBLAS
+            # runs each on one thread; their sum costs the same 0.5 ms whatever the thread count.
+            parts = xp.matmul(cols.reshape(hi - lo, oh * ow, k).transpose(0, 2, 1),
+                              dy2[lo * oh * ow:hi * oh * ow].reshape(hi - lo, oh * ow, cout))
+            return xp.sum(parts, axis=0, out=dest)
+        return xp.matmul(cols.T, dy2[lo * oh * ow:hi * oh * ow], out=dest)
+    dw2 = dw.reshape(k, cout)
+    if intra_op.worth_splitting(xp, n * oh * ow * k):
+        partials = intra_op.run_chunks(chunk, n)
+        np.copyto(dw2, partials[0])
+        for part in partials[1:]:
+            np.add(dw2, part, out=dw2)
+    else:
+        chunk(0, n, dest=dw2)
+    return write_into(xp, dw, out) if dw is not out else out

@@ -7,6 +7,7 @@ allocated once and the filter gradients can be written straight into an optimize
 import numpy as np
 
 from ...errors import InvalidArgumentError
+from .. import intra_op
 from ..registry import apply_op, register
 from . import _conv_kernels as _ck
 from . import _pool_kernels as _pk
@@ -308,11 +309,18 @@ def _max_pool_kernel(xp, a):
 
     def run(x, out=None):
         oh, ow, ph, pw = _pool_geometry(x.shape, a)
+        shape = (x.shape[0], oh, ow, x.shape[3])
+        split = intra_op.worth_splitting(xp, x.size)
         if disjoint:   # NumPy's maxima over block views are as fast as the numba loop here
-            return _pk.max_pool_blocks(xp, x, kh, kw, oh, ow, ph, pw, out=out)
+            y = out if out is not None else xp.empty(shape, dtype=x.dtype)
+            intra_op.run_chunks(lambda lo, hi: _pk.max_pool_blocks(xp, x[lo:hi], kh, kw, oh, ow, ph, pw,
+                                                                   out=y[lo:hi]), x.shape[0], enabled=split)
+            return y
         if _pk.use_numba(xp, x) and (out is None or (out.dtype == x.dtype and out.flags.c_contiguous)):
-            y = out if out is not None else np.empty((x.shape[0], oh, ow, x.shape[3]), dtype=x.dtype)
-            _pk.numba_kernels()["max_pool"](x, kh, kw, sh, sw, ph[0], pw[0], y)
+            y = out if out is not None else np.empty(shape, dtype=x.dtype)
+            pool = _pk.numba_kernels()["max_pool"]
+            intra_op.run_chunks(lambda lo, hi: pool(x[lo:hi], kh, kw, sh, sw, ph[0], pw[0], y[lo:hi]),
+                                x.shape[0], enabled=split)
             return y
         return _ck.write_into(xp, _max_pool_general(xp, x, a), out)
     return run
@@ -326,7 +334,9 @@ def _max_pool_grad_kernel(xp, a):
         oh, ow, ph, pw = _pool_geometry(x.shape, a)
         if _pk.use_numba(xp, x, dy) and (out is None or (out.dtype == dy.dtype and out.flags.c_contiguous)):
             dx = out if out is not None else np.empty(x.shape, dtype=dy.dtype)
-            _pk.numba_kernels()["max_pool_grad"](x, dy, kh, kw, sh, sw, ph[0], pw[0], dx)
+            grad = _pk.numba_kernels()["max_pool_grad"]
+            intra_op.run_chunks(lambda lo, hi: grad(x[lo:hi], dy[lo:hi], kh, kw, sh, sw, ph[0], pw[0], dx[lo:hi]),
+                                x.shape[0], enabled=intra_op.worth_splitting(xp, x.size))
             return dx
         if disjoint:
             return _pk.max_pool_grad_blocks(xp, x, dy, kh, kw, oh, ow, ph, pw, out=out)

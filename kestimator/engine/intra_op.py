@@ -1,0 +1,101 @@
+"""Intra-op parallelism: one CPU kernel's batch split into contiguous chunks run on worker threads.
+
+Why not just BLAS threads: OpenBLAS splits each GEMM across its threads, but the work around a convolution's
+GEMMs (the im2col copy, the col2im scatter-add, pooling and its gradient) stays on one core, and GEMMs as
+small as a CNN's (7,744 x 288 x 64) split poorly. Splitting the whole kernel on the batch axis gives each core
+its own im2col + GEMM + scatter with one BLAS thread each; NumPy's copies and GEMMs and the numba kernels
+(nogil) release the GIL, so the chunks really run at once.
+
+Off (one worker) unless something turns it on: fit()'s thread tuner (models/threads.py) times it against
+plain BLAS threading and keeps whichever is faster on this machine. Kernels that split must only write to
+disjoint slices of their outputs from each chunk, and reduce any per-chunk partials themselves.
+"""
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+# Splitting costs a hand-off to each worker (~10-30 us); below this many elements a kernel runs whole.
+# Convolutions and pooling spend ~1 ns or more per element; a plain elementwise pass ~0.1 ns, so it needs more.
+MIN_ELEMENTS = 1 << 15
+MIN_ELEMENTWISE = 1 << 18
+
+_lock = threading.Lock()
+_state = {"workers": 1, "pool": None, "pool_size": 0, "seen": False}
+
+
+def workers():
+    """How many chunks a splittable kernel runs in (1: no splitting)."""
+    return _state["workers"]
+
+
+def worth_splitting(xp, elements, elementwise=False):
+    """Whether a kernel over `elements` elements of array module `xp` splits now: NumPy, at least
+    MIN_ELEMENTS (MIN_ELEMENTWISE for a kernel that only makes one cheap pass), and more than one worker. (A kernel that could split is noted, workers or not:
+    `splittable_seen` tells fit()'s tuner whether trying workers can pay.)"""
+    if xp is not np or elements < (MIN_ELEMENTWISE if elementwise else MIN_ELEMENTS):
+        return False
+    _state["seen"] = True
+    return _state["workers"] > 1
+
+
+def splittable_seen():
+    """Whether any kernel big enough to split has run in this process."""
+    return _state["seen"]
+
+
+def set_workers(n):
+    """Split kernels into `n` chunks from now on (1 turns splitting off); the threads are made on first use."""
+    n = max(1, int(n))
+    with _lock:
+        _state["workers"] = n
+
+
+def _pool(size):
+    with _lock:
+        if _state["pool_size"] < size:
+            old = _state["pool"]
+            _state["pool"] = ThreadPoolExecutor(size, thread_name_prefix="kestimator-intra-op")
+            _state["pool_size"] = size
+            if old is not None:
+                old.shutdown(wait=False)
+        return _state["pool"]
+
+
+def bounds(n_items, parts):
+    """`parts` contiguous (lo, hi) ranges covering range(n_items), sizes differing by at most one."""
+    parts = max(1, min(parts, n_items))
+    q, r = divmod(n_items, parts)
+    out, lo = [], 0
+    for i in range(parts):
+        hi = lo + q + (1 if i < r else 0)
+        out.append((lo, hi))
+        lo = hi
+    return out
+
+
+def run_chunks(fn, n_items, enabled=True):
+    """[fn(lo, hi) for each chunk of range(n_items)], the first chunk on this thread and the others on
+    workers; one chunk (fn(0, n_items)) when splitting is off, not `enabled`, or there is one item.
+
+    Every chunk has finished when this returns or raises (a chunk writes into buffers the caller owns).
+    """
+    parts = _state["workers"] if enabled else 1
+    if parts <= 1 or n_items < 2:
+        return [fn(0, n_items)]
+    ranges = bounds(n_items, parts)
+    pool = _pool(len(ranges) - 1)
+    futures = [pool.submit(fn, lo, hi) for lo, hi in ranges[1:]]
+    try:
+        first = fn(*ranges[0])
+    finally:
+        rest = []
+        error = None
+        for f in futures:
+            try:
+                rest.append(f.result())
+            except BaseException as e:   # noqa: B902 - re-raised below, after every chunk has stopped
+                error = error or e
+    if error is not None:
+        raise error
+    return [first] + rest

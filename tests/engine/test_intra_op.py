@@ -1,0 +1,60 @@
+"""Intra-op chunking: the ranges cover the batch once, chunks run on other threads, errors wait for all chunks."""
+import threading
+import time
+
+import pytest
+
+from kestimator.engine import intra_op
+
+
+@pytest.fixture
+def three_workers():
+    intra_op.set_workers(3)
+    yield
+    intra_op.set_workers(1)
+
+
+@pytest.mark.parametrize("n,parts", [(1, 3), (2, 3), (7, 3), (9, 3), (64, 2), (5, 1), (0, 2)])
+def test_bounds_cover_every_item_once_in_order_with_sizes_within_one(n, parts):
+    ranges = intra_op.bounds(n, parts)
+    covered = [i for lo, hi in ranges for i in range(lo, hi)]
+    assert covered == list(range(n))
+    sizes = [hi - lo for lo, hi in ranges]
+    assert max(sizes) - min(sizes) <= 1 and len(ranges) == max(1, min(parts, n))
+
+
+def test_chunks_run_on_worker_threads_and_come_back_in_order(three_workers):
+    seen = []
+
+    def chunk(lo, hi):
+        seen.append(threading.current_thread().name)
+        return (lo, hi)
+    assert intra_op.run_chunks(chunk, 8) == [(0, 3), (3, 6), (6, 8)]
+    assert threading.current_thread().name in seen
+    assert sum(name.startswith("kestimator-intra-op") for name in seen) == 2
+
+
+def test_off_by_default_or_when_not_enabled():
+    calls = []
+    assert intra_op.workers() == 1
+    intra_op.run_chunks(lambda lo, hi: calls.append((lo, hi)), 10)
+    intra_op.set_workers(2)
+    try:
+        intra_op.run_chunks(lambda lo, hi: calls.append((lo, hi)), 10, enabled=False)
+    finally:
+        intra_op.set_workers(1)
+    assert calls == [(0, 10), (0, 10)]
+
+
+@pytest.mark.parametrize("failing", [0, 2])
+def test_an_error_in_any_chunk_is_raised_after_every_chunk_has_finished(three_workers, failing):
+    finished = []
+
+    def chunk(lo, hi):
+        if lo == intra_op.bounds(9, 3)[failing][0]:
+            raise ValueError(f"chunk at {lo}")
+        time.sleep(0.05)
+        finished.append(lo)
+    with pytest.raises(ValueError, match="chunk at"):
+        intra_op.run_chunks(chunk, 9)
+    assert len(finished) == 2   # the other two chunks were not abandoned mid-write
