@@ -98,14 +98,15 @@ def ours(x, y, epochs):
     return [-(-len(x) // BATCH) / t for t in times], (model._blas_threads, model._intra_op_workers)
 
 
-def profile(x, y, steps, threads):
+def profile(x, y, steps, threads, workers=1):
     """Per-op milliseconds of one training step: every kernel of the compiled train Plan is wrapped in a timer.
 
     fit()'s own BLAS-thread trial is switched off (it would mix both thread counts into the figures); the
-    steps run with `threads` BLAS threads."""
+    steps run with `threads` BLAS threads and `workers` intra-op workers (engine/intra_op.py)."""
     from threadpoolctl import threadpool_limits
 
     from kestimator import keras
+    from kestimator.engine import intra_op
     from kestimator.engine import session as _session
     from kestimator.layers.base import set_random_seed
     from kestimator.models import threads as _threads
@@ -146,13 +147,15 @@ def profile(x, y, steps, threads):
             totals[_label] = (wall + time.perf_counter() - t, cpu + time.process_time() - c)
             return r
         ns[name] = timed
+    intra_op.set_workers(workers)
     t, c = time.perf_counter(), time.process_time()
     model.fit(x[:BATCH * steps], y[:BATCH * steps], batch_size=BATCH, epochs=1, verbose=0)
+    intra_op.set_workers(1)
     wall, cpu = (time.perf_counter() - t) / steps * 1e3, (time.process_time() - c) / steps * 1e3
     # process CPU time counts every thread (BLAS workers too) and is what load from other processes inflates
     # least; wall time is what a step costs on this machine right now
     limit.restore_original_limits()
-    print(f"per-op ms per step (mean of {steps} steps, {threads} BLAS thread(s)), "
+    print(f"per-op ms per step (mean of {steps} steps, {threads} BLAS thread(s), {workers} intra-op worker(s)), "
           f"load {os.getloadavg()[0]:.2f}:\n  {'cpu_ms':>8}  {'wall_ms':>8}  op")
     for label, (w, u) in sorted(totals.items(), key=lambda kv: -kv[1][1]):
         print(f"  {u / steps * 1e3:8.3f}  {w / steps * 1e3:8.3f}  {label}")
@@ -176,13 +179,14 @@ def main():
     ap.add_argument("--profile", type=int, default=0, metavar="STEPS",
                     help="only print kestimator's per-op ms per training step, averaged over STEPS steps")
     ap.add_argument("--threads", type=int, default=1, help="BLAS threads for --profile")
+    ap.add_argument("--workers", type=int, default=1, help="intra-op workers for --profile")
     args = ap.parse_args()
     print(f"blas: {blas_info()}")
     rng = np.random.default_rng(0)
     x = rng.random((N, 28, 28, 1), dtype=np.float32)
     y = rng.integers(0, 10, N).astype(np.int64)
     if args.profile:
-        profile(x, y, args.profile, args.threads)
+        profile(x, y, args.profile, args.threads, args.workers)
         return
     tmp = tempfile.mkdtemp()
     xp, yp = os.path.join(tmp, "x.npy"), os.path.join(tmp, "y.npy")

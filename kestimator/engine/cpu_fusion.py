@@ -550,8 +550,7 @@ def _pool_relu_grad(op, shapes, readers, fetched, placement, slab, resolve):
     n = shapes[x][0]
 
     def chunk(act, grad, lo, hi):
-        # each chunk's channel sums stay in float64 (what the kernel accumulates in) until all are added
-        part = np.empty((c,), np.float64)
+        part = np.empty((c,), dtype)   # `total`'s dtype: the kernel's one compiled signature
         fused_kernel(act[lo:hi], grad[lo:hi], kh, kw, sh, sw, ph[0], pw[0], out_buf[lo:hi], part, do_sum)
         return part
 
@@ -559,7 +558,7 @@ def _pool_relu_grad(op, shapes, readers, fetched, placement, slab, resolve):
         if intra_op.worth_splitting(np, act.size):
             parts = intra_op.run_chunks(lambda lo, hi: chunk(act, grad, lo, hi), n)
             if do_sum:
-                np.copyto(total, np.sum(parts, axis=0), casting="same_kind")
+                np.copyto(total, np.sum(parts, axis=0, dtype=np.float64), casting="same_kind")
         else:
             fused_kernel(act, grad, kh, kw, sh, sw, ph[0], pw[0], out_buf, total, do_sum)
         return (out_buf, total) if do_sum else out_buf
