@@ -26,6 +26,10 @@ _TRIAL_ROUNDS = 2   # after one warm-up step: 4 steps under each setting in turn
 _MIN_STEPS = 60     # shorter epochs keep the previous choice: the trial would be most of the epoch
 _WATCH = 8          # steps in the running median that re-checks a multi-thread choice
 _SLOWDOWN = 2.0     # that median over the trial's median that sends the epoch back to one thread
+# OpenBLAS's idle threads spin on their cores for 2^28 cycles (~0.1 s) after multi-threaded work, taking the
+# cores the intra-op workers need: a "split" step that starts sooner after one with BLAS threads is not timed
+# (on 2 cores it ran the small CNN at 9.5 ms a step, as one thread does, instead of 6.2).
+_SPIN_S = 0.15
 
 
 def overloaded():
@@ -103,6 +107,14 @@ class EpochTuner:
             return None
         return "split" if self.workers > 1 else "blas" if self.choice > 1 else "one"
 
+    def _schedule(self):
+        """The trial's settings after the warm-up step: "one" and (when a kernel could split) "split" in
+        turn, 4 steps each, twice over; then 8 steps of "blas", last, because OpenBLAS's idle threads keep
+        spinning on their cores for a while after multi-threaded work (see _SPIN_S)."""
+        alternating = ("one", "split") if intra_op.splittable_seen() else ("one",)
+        rounds = [s for _ in range(_TRIAL_ROUNDS) for s in alternating for _ in range(4)]
+        return rounds + ["blas"] * (4 * _TRIAL_ROUNDS)
+
     def epoch(self, batches, steps):
         """A generator over `batches` (the epoch's (step, feeds) pairs) that sets the BLAS thread count and
         intra-op workers; `steps` is the epoch's length (None: unknown)."""
@@ -111,18 +123,20 @@ class EpochTuner:
             trial = False
             self.timings = {}
             self._choose("one", "load")
-        schedule = ["blas"] if trial else []   # the warm-up step (compiles a plan); the trial follows it
+        schedule = ["one"] if trial else []   # the warm-up step (compiles a plan); the trial follows it
         if not trial and self.choice is not None:
             self._apply(self._current())
         times = {}
         recent = []   # step times after a multi-core choice
         setting, started = None, None
+        blas_until = time.perf_counter() + _SPIN_S if self._current() == "blas" else 0.0
         for index, item in enumerate(batches):
             now = time.perf_counter()
             if index == 1 and schedule:   # after the warm-up: a kernel that could split has run, or none will
-                settings = ("one", "blas", "split") if intra_op.splittable_seen() else ("one", "blas")
-                schedule += [settings[(i // 4) % len(settings)] for i in range(_TRIAL_ROUNDS * 4 * len(settings))]
-            if setting is not None and index > 1:
+                schedule += self._schedule()
+            if setting == "blas":
+                blas_until = now + _SPIN_S
+            if setting is not None and index > 1 and (setting != "split" or started >= blas_until):
                 times.setdefault(setting, []).append(now - started)
             elif setting is None and started is not None and self.reason == "trial" and self._current() != "one":
                 recent.append(now - started)
@@ -135,7 +149,7 @@ class EpochTuner:
                 self._apply(setting)
             elif index == len(schedule) and schedule:
                 self.timings = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
-                self._choose(min(self.timings, key=self.timings.get), "trial")
+                self._choose(min(self.timings, key=self.timings.get) if self.timings else "one", "trial")
                 setting = None
             started = time.perf_counter()
             yield item

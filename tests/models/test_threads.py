@@ -44,8 +44,8 @@ def test_trial_keeps_the_faster_count(quiet, no_split, slow, expected):
         time.sleep(0.002 if blas.current == slow else 0.0002)   # the step's cost under the current count
         seen.append(blas.current)
     assert tuner.choice == expected and tuner.workers == 1 and set(tuner.timings) == {"one", "blas"}
-    # one warm-up step at the default, 16 alternating trial steps, then the choice for the rest
-    assert seen[0] == 2 and seen[1:5] == [1] * 4 and seen[5:9] == [2] * 4 and seen[17:] == [expected] * 43
+    # one warm-up step, 8 trial steps on one thread and 8 with the default count, then the choice for the rest
+    assert seen[:9] == [1] * 9 and seen[9:17] == [2] * 8 and seen[17:] == [expected] * 43
     tuner.restore()
     assert blas.current == 2
 
@@ -61,14 +61,36 @@ def test_with_splittable_kernels_the_trial_also_times_intra_op_workers(quiet, mo
             setting = _setting(blas)
             time.sleep(0.0002 if setting == fast else 0.002)
             seen.append(setting)
-        # warm-up, then 4 steps of each setting in turn, twice: 24 trial steps; the fastest for the rest
-        assert seen[:13] == ["blas"] + ["one"] * 4 + ["blas"] * 4 + ["split"] * 4
+        # warm-up, then 4 steps of "one" and "split" in turn, twice, and 8 of "blas"; the fastest for the rest
+        assert seen[:25] == ["one"] * 5 + ["split"] * 4 + ["one"] * 4 + ["split"] * 4 + ["blas"] * 8
         assert seen[25:] == [fast] * 45
         assert set(tuner.timings) == {"one", "blas", "split"}
         assert (tuner.choice, tuner.workers) == {"one": (1, 1), "blas": (2, 1), "split": (1, 2)}[fast]
     finally:
         tuner.restore()
     assert blas.current == 2 and intra_op.workers() == 1
+
+
+def test_split_steps_while_openblas_threads_still_spin_are_not_timed(quiet, monkeypatch):
+    # the last epoch ran with BLAS threads, which keep spinning for _SPIN_S: split steps in that window are
+    # slowed by them (30 ms here instead of 3) and must not decide the trial against splitting
+    monkeypatch.setattr(intra_op, "splittable_seen", lambda: True)
+    monkeypatch.setattr(threads, "_SPIN_S", 0.2)
+    blas = FakeBlas()
+    tuner = threads.EpochTuner(blas)
+    tuner.choice, tuner.workers, tuner.reason = 2, 1, "trial"
+    spinning_until = time.perf_counter() + 0.2
+    try:
+        for _ in tuner.epoch(((i, None) for i in range(40)), 70):
+            setting = _setting(blas)
+            if setting == "split":
+                time.sleep(0.03 if time.perf_counter() < spinning_until else 0.003)
+            else:
+                time.sleep(0.005 if setting == "one" else 0.01)
+        assert tuner.timings["split"] < 0.01   # only the unspun split steps were timed
+        assert (tuner.choice, tuner.workers) == (1, 2)
+    finally:
+        tuner.restore()
 
 
 def test_short_epochs_keep_the_previous_choice():
