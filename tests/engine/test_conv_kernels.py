@@ -51,12 +51,14 @@ def reference(x, w, dy, strides, dilations, padding):
     return y, dxp[:, pt:pt + h, pl:pl + wd, :], dw
 
 
-@pytest.fixture(params=["numba", "numpy", "numba, batch split in 3"])
+@pytest.fixture(params=["numba", "numpy", "numba, one-image blocks", "numba, batch split in 3, one-image blocks"])
 def path(request, monkeypatch):
-    """col2im with the numba loop, or as if numba were not installed; or each kernel's batch split into up to
-    three chunks run on intra-op worker threads."""
+    """col2im with the numba loop, or as if numba were not installed; the patch matrix one image at a time;
+    or each kernel's batch split into up to three chunks run on intra-op worker threads."""
     if request.param.startswith("numba"):
         assert ck.numba_kernels() is not None
+        if "blocks" in request.param:
+            monkeypatch.setattr(ck, "_BLOCK_BYTES", 1)
         if "split" in request.param:
             intra_op.set_workers(3)
             monkeypatch.setattr(intra_op, "MIN_ELEMENTS", 0)   # the test shapes are small
