@@ -10,18 +10,20 @@ Off (one worker) unless something turns it on: fit()'s thread tuner (models/thre
 plain BLAS threading and keeps whichever is faster on this machine. Kernels that split must only write to
 disjoint slices of their outputs from each chunk, and reduce any per-chunk partials themselves.
 """
+import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-# Splitting costs a hand-off to each worker (~10-30 us); below this many elements a kernel runs whole.
+# Splitting costs a hand-off to each worker (~30 us); below this many elements a kernel runs whole.
 # Convolutions and pooling spend ~1 ns or more per element; a plain elementwise pass ~0.1 ns, so it needs more.
 MIN_ELEMENTS = 1 << 15
 MIN_ELEMENTWISE = 1 << 18
 
-_lock = threading.Lock()
-_state = {"workers": 1, "pool": None, "pool_size": 0, "seen": False}
+_lock = threading.Lock()       # guards the worker list
+_dispatch = threading.Lock()   # one caller at a time hands out chunks; another caller meanwhile runs whole
+_state = {"workers": 1, "threads": [], "seen": False}
+_local = threading.local()     # .worker: True on a worker thread (a chunk that splits again runs whole)
 
 
 def workers():
@@ -31,8 +33,10 @@ def workers():
 
 def worth_splitting(xp, elements, elementwise=False):
     """Whether a kernel over `elements` elements of array module `xp` splits now: NumPy, at least
-    MIN_ELEMENTS (MIN_ELEMENTWISE for a kernel that only makes one cheap pass), and more than one worker. (A kernel that could split is noted, workers or not:
-    `splittable_seen` tells fit()'s tuner whether trying workers can pay.)"""
+    MIN_ELEMENTS (MIN_ELEMENTWISE for a kernel that makes one cheap pass), and more than one worker.
+
+    A kernel that could split is noted, workers or not: `splittable_seen` tells fit()'s tuner whether trying
+    workers can pay."""
     if xp is not np or elements < (MIN_ELEMENTWISE if elementwise else MIN_ELEMENTS):
         return False
     _state["seen"] = True
@@ -46,20 +50,36 @@ def splittable_seen():
 
 def set_workers(n):
     """Split kernels into `n` chunks from now on (1 turns splitting off); the threads are made on first use."""
-    n = max(1, int(n))
-    with _lock:
-        _state["workers"] = n
+    _state["workers"] = max(1, int(n))
 
 
-def _pool(size):
+class _Worker:
+    """A daemon thread running the chunks handed to it, one at a time, in order.
+
+    Plain SimpleQueues (C code) instead of an executor's futures: handing out an empty chunk and waiting for it
+    measured 32 us against the executor's 39-50 in the same run (most of it the OS waking a thread), and a
+    convolution step makes a dozen of them."""
+
+    def __init__(self, index):
+        self.tasks = queue.SimpleQueue()
+        self.results = queue.SimpleQueue()
+        threading.Thread(target=self._loop, name=f"kestimator-intra-op-{index}", daemon=True).start()
+
+    def _loop(self):
+        _local.worker = True
+        while True:
+            fn, lo, hi = self.tasks.get()
+            try:
+                self.results.put((True, fn(lo, hi)))
+            except BaseException as e:   # noqa: B902 - handed to the caller, which re-raises it
+                self.results.put((False, e))
+
+
+def _threads(count):
     with _lock:
-        if _state["pool_size"] < size:
-            old = _state["pool"]
-            _state["pool"] = ThreadPoolExecutor(size, thread_name_prefix="kestimator-intra-op")
-            _state["pool_size"] = size
-            if old is not None:
-                old.shutdown(wait=False)
-        return _state["pool"]
+        while len(_state["threads"]) < count:
+            _state["threads"].append(_Worker(len(_state["threads"])))
+        return _state["threads"][:count]
 
 
 def bounds(n_items, parts):
@@ -76,26 +96,26 @@ def bounds(n_items, parts):
 
 def run_chunks(fn, n_items, enabled=True):
     """[fn(lo, hi) for each chunk of range(n_items)], the first chunk on this thread and the others on
-    workers; one chunk (fn(0, n_items)) when splitting is off, not `enabled`, or there is one item.
+    workers; one chunk (fn(0, n_items)) when splitting is off, not `enabled`, there is one item, this is a
+    worker thread, or another thread is handing out chunks right now.
 
     Every chunk has finished when this returns or raises (a chunk writes into buffers the caller owns).
     """
     parts = _state["workers"] if enabled else 1
-    if parts <= 1 or n_items < 2:
+    if parts <= 1 or n_items < 2 or getattr(_local, "worker", False) or not _dispatch.acquire(blocking=False):
         return [fn(0, n_items)]
-    ranges = bounds(n_items, parts)
-    pool = _pool(len(ranges) - 1)
-    futures = [pool.submit(fn, lo, hi) for lo, hi in ranges[1:]]
     try:
-        first = fn(*ranges[0])
+        ranges = bounds(n_items, parts)
+        helpers = _threads(len(ranges) - 1)
+        for worker, (lo, hi) in zip(helpers, ranges[1:]):
+            worker.tasks.put((fn, lo, hi))
+        try:
+            first = fn(*ranges[0])
+        finally:
+            outcomes = [worker.results.get() for worker in helpers]   # every chunk stops before we return
+        for ok, value in outcomes:
+            if not ok:
+                raise value
+        return [first] + [value for _, value in outcomes]
     finally:
-        rest = []
-        error = None
-        for f in futures:
-            try:
-                rest.append(f.result())
-            except BaseException as e:   # noqa: B902 - re-raised below, after every chunk has stopped
-                error = error or e
-    if error is not None:
-        raise error
-    return [first] + rest
+        _dispatch.release()

@@ -3,9 +3,11 @@
 BLAS threads only pay off when each of them gets a core and the matrices are big enough to split. On a
 machine shared with other work, or for small layers, they wait for each other instead. Measured here
 with one other process busy on one of the two cores: the seed MLP at batch 32 trained at 3,600 steps/s
-with one OpenBLAS thread and 1,500 with two; the small CNN at 34 and 16 steps/s. So at the start of each
-epoch fit() runs a few of its steps with one thread and a few with the default count, alternating, and
-keeps the faster (by the median of 8 timed steps each) for the rest of the epoch. When the model has
+with one OpenBLAS thread and 1,500 with two; the small CNN at 34 and 16 steps/s. So at the start of an
+epoch fit() runs a few of its steps with one thread and a few with the default count, and keeps the faster
+(by the median of 8 timed steps each) for the rest of the epoch. That trial runs in the first epoch and in
+every 4th after it; the epochs between keep its choice (the trial's slower settings cost the small CNN ~5%
+of an epoch), unless a fallback (below) or a skipped trial made the last choice. When the model has
 kernels big enough to split on the batch axis (convolutions, pooling: engine/intra_op.py), a third setting
 joins the trial: one BLAS thread, and those kernels split over as many worker threads as BLAS would use.
 The defaults come back when fit() ends. Without threadpoolctl, or with a single-threaded BLAS, nothing
@@ -24,6 +26,7 @@ from ..engine import intra_op
 
 _TRIAL_ROUNDS = 2   # after one warm-up step: 4 steps under each setting in turn, twice over
 _MIN_STEPS = 60     # shorter epochs keep the previous choice: the trial would be most of the epoch
+_RETRIAL_EVERY = 4  # epochs between trials after the first (the slowdown watch covers the epochs between)
 _WATCH = 8          # steps in the running median that re-checks a multi-thread choice
 _SLOWDOWN = 2.0     # that median over the trial's median that sends the epoch back to one thread
 # OpenBLAS's idle threads spin on their cores for 2^28 cycles (~0.1 s) after multi-threaded work, taking the
@@ -90,6 +93,7 @@ class EpochTuner:
         self.workers = 1
         self.timings = {}
         self.reason = None
+        self._epochs = 0
 
     def _apply(self, setting):
         n = self.blas.default
@@ -118,7 +122,9 @@ class EpochTuner:
     def epoch(self, batches, steps):
         """A generator over `batches` (the epoch's (step, feeds) pairs) that sets the BLAS thread count and
         intra-op workers; `steps` is the epoch's length (None: unknown)."""
-        trial = steps is not None and steps >= _MIN_STEPS
+        self._epochs += 1
+        due = self.choice is None or self.reason != "trial" or (self._epochs - 1) % _RETRIAL_EVERY == 0
+        trial = steps is not None and steps >= _MIN_STEPS and due
         if trial and overloaded():
             trial = False
             self.timings = {}

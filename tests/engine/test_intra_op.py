@@ -58,3 +58,34 @@ def test_an_error_in_any_chunk_is_raised_after_every_chunk_has_finished(three_wo
     with pytest.raises(ValueError, match="chunk at"):
         intra_op.run_chunks(chunk, 9)
     assert len(finished) == 2   # the other two chunks were not abandoned mid-write
+
+
+def test_a_chunk_that_splits_again_runs_whole_instead_of_waiting_on_itself(three_workers):
+    inner = []
+
+    def chunk(lo, hi):
+        inner.append(intra_op.run_chunks(lambda a, b: (a, b), 4))
+        return lo
+    assert intra_op.run_chunks(chunk, 6) == [0, 2, 4]
+    # the caller's own chunk may split (its thread is not a worker); the workers' chunks run whole
+    assert sorted(inner, key=len)[:2] == [[(0, 4)], [(0, 4)]]
+
+
+def test_callers_on_several_threads_each_get_their_own_chunks_back(three_workers):
+    results, errors = {}, []
+
+    def caller(tag):
+        try:
+            for _ in range(200):
+                got = intra_op.run_chunks(lambda lo, hi: (tag, lo, hi), 9)
+                assert [g[0] for g in got] == [tag] * len(got)
+                assert [i for _, lo, hi in got for i in range(lo, hi)] == list(range(9))
+            results[tag] = True
+        except BaseException as e:   # noqa: B902 - reported by the main thread
+            errors.append(e)
+    threads = [threading.Thread(target=caller, args=(tag,)) for tag in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(results) == 4

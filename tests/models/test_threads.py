@@ -93,6 +93,19 @@ def test_split_steps_while_openblas_threads_still_spin_are_not_timed(quiet, monk
         tuner.restore()
 
 
+def test_the_trial_runs_in_the_first_epoch_and_every_fourth_after_it(quiet, no_split):
+    blas = FakeBlas()
+    tuner = threads.EpochTuner(blas)
+    trials = []
+    for epoch in range(9):
+        before = blas.history[:]
+        for _ in tuner.epoch(((i, None) for i in range(60)), 60):
+            time.sleep(0.0002 if blas.current == 1 else 0.001)
+        trials.append(2 in blas.history[len(before):])   # a trial times the default count too
+        assert tuner.choice == 1
+    assert trials == [True, False, False, False, True, False, False, False, True]
+
+
 def test_short_epochs_keep_the_previous_choice():
     blas = FakeBlas()
     tuner = threads.EpochTuner(blas)
