@@ -10,6 +10,8 @@ kernels here take 1.7, 3.6 and 9 us. `fuse` rewrites the Plan's op list (never t
   mean loss) is a constant too; it and the constant-only ops after it (ExpandDims) are folded.
 - **Bias + ReLU.** `Relu(Add(x[..., k], b[k]))`, the Add read only by the Relu, becomes one pass. Tensors
   of more than two axes (a conv layer's NHWC output) are seen as rows of k: (-1, k).
+- **Bias + ReLU + max pooling.** When the Relu's output is also pooled over disjoint windows (a conv layer
+  with pooling), the pooling joins the pass, image by image, reading the ReLU output back from cache.
 - **ReLU gradient + bias gradient.** `ReluGrad(g, y)` whose output a `Sum` over all axes but the last
   reads becomes one pass producing both; the sum goes straight into its place in the optimizer's
   gradient slab when it has one.
@@ -50,7 +52,7 @@ _found = []
 def _compile():
     from . import cpu_fusion_numba as k
     return {name: getattr(k, name) for name in
-            ("bias_relu", "relu_grad_colsum", "colsum", "xent_shift", "xent_normalize")}
+            ("bias_relu", "relu_grad_colsum", "colsum", "xent_shift", "xent_normalize", "bias_relu_pool")}
 
 
 kernels = LazyKernels(_compile)   # {name: kernel} or None without numba
@@ -158,6 +160,7 @@ def _fuse_groups(ops, k, placement, shapes, constants, fetched, slab, resolve):
         if op in skipped or op in at or placement.get(op) is not None or op.control_inputs:
             continue
         group = (_pool_relu_grad(op, shapes, readers, fetched, placement, slab, resolve)
+                 or _bias_relu_pool(op, k, shapes, readers, fetched, placement, resolve)
                  or _bias_relu(op, k, shapes, readers, fetched, placement, resolve)
                  or _relu_grad_sum(op, k, shapes, readers, fetched, placement, slab, resolve)
                  or _xent(op, k, shapes, readers, constants, fetched, placement, resolve)
@@ -232,7 +235,8 @@ def _only_reader(t, readers):
     return rs[0] if len(rs) == 1 else None
 
 
-def _bias_relu(op, k, shapes, readers, fetched, placement, resolve):
+def _bias_add_relu(op, shapes, readers, fetched, placement, resolve):
+    """(x, bias, the Relu) when `op` is Add(x[..., k], bias[k]) read only by a Relu on this device, else None."""
     if op.type != "Add":
         return None
     a, b = (resolve(t) for t in op.inputs)
@@ -246,6 +250,56 @@ def _bias_relu(op, k, shapes, readers, fetched, placement, resolve):
     relu = _only_reader(out, readers)
     if relu is None or relu.type != "Relu" or placement.get(relu) is not None or relu.control_inputs:
         return None
+    return a, b, relu
+
+
+def _bias_relu_pool(op, k, shapes, readers, fetched, placement, resolve):
+    """Add + Relu + a MaxPool of the Relu over disjoint windows (a conv layer's bias, activation and pooling) as
+    one pass per image that writes both the ReLU output (the gradients read it) and the pooled one.
+
+    Measured for the small CNN's layers (wall ms per step in fit(), batch split over 2 cores): bias+ReLU 0.17
+    + pool 0.32 became 0.26, and 0.10 + 0.13 became 0.12. The max is NumPy's: a NaN wins, and is kept."""
+    found = _bias_add_relu(op, shapes, readers, fetched, placement, resolve)
+    if found is None:
+        return None
+    a, b, relu = found
+    r = relu.outputs[0]
+    pools = [p for p in readers.get(r, []) if p.type == "MaxPool" and placement.get(p) is None
+             and not p.control_inputs]
+    if not pools or len(shapes[a]) != 4 or r in fetched or pools[0].outputs[0] in fetched:
+        return None
+    pool = pools[0]
+    (kh, kw), (sh, sw) = pool.attrs["ksize"], pool.attrs["strides"]
+    if (kh, kw) != (sh, sw):
+        return None
+    from .ops.conv_ops import _pool_geometry
+    try:
+        oh, ow, ph, pw = _pool_geometry(tuple(shapes[a]), pool.attrs)
+    except Exception:   # left to the unfused op, whose error names it
+        return None
+    pooled_t = pool.outputs[0]
+    if tuple(shapes.get(pooled_t) or ()) != (shapes[a][0], oh, ow, shapes[a][3]) or pooled_t.dtype != a.dtype:
+        return None
+    dtype = a.dtype.np
+    zero = dtype.type(0)
+    relu_buf = np.empty(shapes[a], dtype)
+    pooled_buf = np.empty(shapes[pooled_t], dtype)
+    kernel = k["bias_relu_pool"]
+
+    def run(x, bias):
+        intra_op.run_chunks(lambda lo, hi: kernel(x[lo:hi], bias, relu_buf[lo:hi], pooled_buf[lo:hi], kh, kw,
+                                                  ph[0], pw[0], zero),
+                            x.shape[0], enabled=intra_op.worth_splitting(np, x.size))
+        return relu_buf, pooled_buf
+    return CpuFusedOp("CpuFused", [op, relu, pool], [a, b], [r, pooled_t], run), [relu, pool]
+
+
+def _bias_relu(op, k, shapes, readers, fetched, placement, resolve):
+    found = _bias_add_relu(op, shapes, readers, fetched, placement, resolve)
+    if found is None:
+        return None
+    a, b, relu = found
+    out = op.outputs[0]
     bias_relu = k["bias_relu"]
     dtype = out.dtype.np
     zero = dtype.type(0)

@@ -100,3 +100,39 @@ def xent_normalize(e, labels, sums, scale, scaled, zero, one):
         if scaled:
             for j in range(k):
                 e[i, j] = e[i, j] * scale
+
+
+@jit
+def bias_relu_pool(x, bias, relu, pooled, kh, kw, ph0, pw0, zero):
+    """relu = max(x + bias, 0) (a NaN kept, as np.maximum does) and pooled = its max over disjoint kh x kw
+    windows (TF geometry: ph0 / pw0 padding rows before, padding never wins; a NaN is the maximum), one image
+    at a time, so the pooling reads the image's ReLU output back from cache."""
+    n, h, w, c = x.shape
+    oh, ow = pooled.shape[1], pooled.shape[2]
+    for b in range(n):
+        for i in range(h):
+            for j in range(w):
+                for ch in range(c):
+                    v = x[b, i, j, ch] + bias[ch]
+                    relu[b, i, j, ch] = v if (v > zero or v != v) else zero
+        for r in range(oh):
+            for s in range(ow):
+                first = True
+                for i in range(kh):
+                    hi = r * kh - ph0 + i
+                    if hi < 0 or hi >= h:
+                        continue
+                    for j in range(kw):
+                        wj = s * kw - pw0 + j
+                        if wj < 0 or wj >= w:
+                            continue
+                        if first:
+                            for ch in range(c):
+                                pooled[b, r, s, ch] = relu[b, hi, wj, ch]
+                            first = False
+                        else:
+                            for ch in range(c):
+                                v = relu[b, hi, wj, ch]
+                                cur = pooled[b, r, s, ch]
+                                if v > cur or (v != v and cur == cur):
+                                    pooled[b, r, s, ch] = v

@@ -370,7 +370,7 @@ def test_a_conv_training_step_fuses_the_pool_gradient_with_the_relu_gradient(unf
     with unfused():
         want, ref_plan = _cnn_step()
     assert plan.kernel_types.count("CpuFused(MaxPoolGrad, ReluGrad, Sum)") == 2
-    assert plan.kernel_types.count("CpuFused(Add, Relu)") == 2
+    assert plan.kernel_types.count("CpuFused(Add, Relu, MaxPool)") == 2
     assert "ReluGrad" not in plan.kernel_types and "ReluGrad" in ref_plan.kernel_types
     # the weights' gradients are the same bits; the biases' sums are taken per window (float32 rounding)
     for name in ("k1", "k2", "w"):
@@ -396,7 +396,13 @@ def test_a_conv_training_step_split_across_intra_op_workers_matches_the_whole_ba
 
 
 @pytest.mark.parametrize("k", [2, 3])
-def test_relu_max_pool_and_its_gradient_without_a_bias_sum_are_the_unfused_bits(unfused, k):
+@pytest.mark.parametrize("split", [False, True])
+def test_relu_max_pool_and_its_gradient_without_a_bias_sum_are_the_unfused_bits(unfused, monkeypatch, k, split):
+    if split:   # the fused kernels run on chunks of the batch (2 images and 1)
+        from kestimator.engine import intra_op
+        monkeypatch.setattr(intra_op, "MIN_ELEMENTS", 0)
+        monkeypatch.setattr(intra_op, "MIN_ELEMENTWISE", 0)
+        monkeypatch.setattr(intra_op, "_state", dict(intra_op._state, workers=2))
     x = R.standard_normal((3, 10, 8, 5)).astype(np.float32)
     x[0, 0, 0, 0] = np.nan    # np.maximum spreads a NaN to its window's max
     x[1, :4, :4, :] = -5.0    # windows that ReLU turns all-zero
@@ -416,7 +422,7 @@ def test_relu_max_pool_and_its_gradient_without_a_bias_sum_are_the_unfused_bits(
     (p, dx), plan = run()
     with unfused():
         (ref_p, ref_dx), ref_plan = run()
-    assert "CpuFused(Add, Relu)" in plan.kernel_types and "CpuFused(MaxPoolGrad, ReluGrad)" in plan.kernel_types
+    assert "CpuFused(Add, Relu, MaxPool)" in plan.kernel_types and "CpuFused(MaxPoolGrad, ReluGrad)" in plan.kernel_types
     assert "ReluGrad" in ref_plan.kernel_types
     np.testing.assert_array_equal(p, ref_p)
     np.testing.assert_array_equal(dx, ref_dx)
@@ -426,3 +432,26 @@ def test_relu_max_pool_and_its_gradient_without_a_bias_sum_are_the_unfused_bits(
     want = rl[:, :oh * k, :ow * k, :].reshape(3, oh, k, ow, k, 5).max(axis=(2, 4))
     np.testing.assert_array_equal(p, want)
     assert np.isnan(p[0, 0, 0, 0]) and np.all(p[1, :4 // k, :4 // k, :] == 0)
+
+
+@pytest.mark.parametrize("hw,k", [((7, 9), 2), ((10, 8), 3)])
+def test_bias_relu_and_same_padded_pooling_in_one_pass_match_numpy(hw, k):
+    # SAME pooling: the last windows hang over the edge, and padding never wins (all-negative windows give 0)
+    x = R.standard_normal((2,) + hw + (4,)).astype(np.float32)
+    x[0, -1, -1, :] = np.nan   # alone in its overhanging window when the size is odd
+    b = R.standard_normal(4).astype(np.float32)
+    g = ke.Graph()
+    with g.as_default():
+        a = ke.placeholder(ke.float32, [None, hw[0], hw[1], 4])
+        r = ke.nn.relu(a + ke.constant(b))
+        fetches = [r * 1.0, ke.nn.max_pool(r, k, k, "SAME") * 1.0]
+    sess = ke.Session(graph=g)
+    got_r, got_p = sess.run(fetches, {a: x})
+    assert "CpuFused(Add, Relu, MaxPool)" in list(sess._plans.values())[-1].kernel_types
+    rl = np.maximum(x + b, np.float32(0))
+    oh, ow = -(-hw[0] // k), -(-hw[1] // k)
+    padded = np.full((2, oh * k, ow * k, 4), -np.inf, np.float32)
+    top, left = (oh * k - hw[0]) // 2, (ow * k - hw[1]) // 2
+    padded[:, top:top + hw[0], left:left + hw[1], :] = rl
+    np.testing.assert_array_equal(got_r, rl)
+    np.testing.assert_array_equal(got_p, padded.reshape(2, oh, k, ow, k, 4).max(axis=(2, 4)))
