@@ -159,8 +159,8 @@ def _fuse_groups(ops, k, placement, shapes, constants, fetched, slab, resolve):
     for op in ops:
         if op in skipped or op in at or placement.get(op) is not None or op.control_inputs:
             continue
-        group = (_pool_relu_grad(op, shapes, readers, fetched, placement, slab, resolve)
-                 or _bias_relu_pool(op, k, shapes, readers, fetched, placement, resolve)
+        group = (cpu_fusion_conv.pool_relu_grad(op, shapes, readers, fetched, placement, slab, resolve)
+                 or cpu_fusion_conv.bias_relu_pool(op, k, shapes, readers, fetched, placement, resolve)
                  or _bias_relu(op, k, shapes, readers, fetched, placement, resolve)
                  or _relu_grad_sum(op, k, shapes, readers, fetched, placement, slab, resolve)
                  or _xent(op, k, shapes, readers, constants, fetched, placement, resolve)
@@ -251,47 +251,6 @@ def _bias_add_relu(op, shapes, readers, fetched, placement, resolve):
     if relu is None or relu.type != "Relu" or placement.get(relu) is not None or relu.control_inputs:
         return None
     return a, b, relu
-
-
-def _bias_relu_pool(op, k, shapes, readers, fetched, placement, resolve):
-    """Add + Relu + a MaxPool of the Relu over disjoint windows (a conv layer's bias, activation and pooling) as
-    one pass per image that writes both the ReLU output (the gradients read it) and the pooled one.
-
-    Measured for the small CNN's layers (wall ms per step in fit(), batch split over 2 cores): bias+ReLU 0.17
-    + pool 0.32 became 0.26, and 0.10 + 0.13 became 0.12. The max is NumPy's: a NaN wins, and is kept."""
-    found = _bias_add_relu(op, shapes, readers, fetched, placement, resolve)
-    if found is None:
-        return None
-    a, b, relu = found
-    r = relu.outputs[0]
-    pools = [p for p in readers.get(r, []) if p.type == "MaxPool" and placement.get(p) is None
-             and not p.control_inputs]
-    if not pools or len(shapes[a]) != 4 or r in fetched or pools[0].outputs[0] in fetched:
-        return None
-    pool = pools[0]
-    (kh, kw), (sh, sw) = pool.attrs["ksize"], pool.attrs["strides"]
-    if (kh, kw) != (sh, sw):
-        return None
-    from .ops.conv_ops import _pool_geometry
-    try:
-        oh, ow, ph, pw = _pool_geometry(tuple(shapes[a]), pool.attrs)
-    except Exception:   # left to the unfused op, whose error names it
-        return None
-    pooled_t = pool.outputs[0]
-    if tuple(shapes.get(pooled_t) or ()) != (shapes[a][0], oh, ow, shapes[a][3]) or pooled_t.dtype != a.dtype:
-        return None
-    dtype = a.dtype.np
-    zero = dtype.type(0)
-    relu_buf = np.empty(shapes[a], dtype)
-    pooled_buf = np.empty(shapes[pooled_t], dtype)
-    kernel = k["bias_relu_pool"]
-
-    def run(x, bias):
-        intra_op.run_chunks(lambda lo, hi: kernel(x[lo:hi], bias, relu_buf[lo:hi], pooled_buf[lo:hi], kh, kw,
-                                                  ph[0], pw[0], zero),
-                            x.shape[0], enabled=intra_op.worth_splitting(np, x.size))
-        return relu_buf, pooled_buf
-    return CpuFusedOp("CpuFused", [op, relu, pool], [a, b], [r, pooled_t], run), [relu, pool]
 
 
 def _bias_relu(op, k, shapes, readers, fetched, placement, resolve):
@@ -466,66 +425,5 @@ def _mean(op, shapes, resolve):
     return CpuFusedOp("Mean", [op], [x], [op.outputs[0]], run, out_arg=True), []
 
 
-def _pool_relu_grad(op, shapes, readers, fetched, placement, slab, resolve):
-    """`ReluGrad(MaxPoolGrad(r, dy), r)` (and a bias-gradient Sum of it) as one masked pooling gradient."""
-    if op.type != "MaxPoolGrad":
-        return None
-    x, dy = (resolve(t) for t in op.inputs)
-    pooled_grad = op.outputs[0]
-    if not (shapes.get(x) is not None and len(shapes[x]) == 4 and shapes.get(dy) is not None
-            and len(shapes[dy]) == 4 and x.dtype.name in _FLOATS and x.dtype == dy.dtype == pooled_grad.dtype
-            and pooled_grad not in fetched):
-        return None
-    relu_grad = _only_reader(pooled_grad, readers)
-    if relu_grad is None or relu_grad.type != "ReluGrad" or placement.get(relu_grad) is not None \
-            or relu_grad.control_inputs or resolve(relu_grad.inputs[0]) is not pooled_grad \
-            or resolve(relu_grad.inputs[1]) is not x:
-        return None
-    r = relu_grad.outputs[0]
-    if r in fetched or r.dtype != x.dtype:
-        return None
-    from .ops import _pool_kernels as pk
-    from .ops.conv_ops import _pool_geometry
-    kernels = pk.numba_kernels()
-    if kernels is None:
-        raise _NoKernels()
-    try:
-        oh, ow, ph, pw = _pool_geometry(tuple(shapes[x]), op.attrs)
-    except Exception:   # left to the unfused op, whose error names it
-        return None
-    if (oh, ow) != tuple(shapes[dy][1:3]):
-        return None
-    sums = [s for s in readers.get(r, []) if _is_row_sum(s, shapes, resolve) and placement.get(s) is None
-            and not s.control_inputs and s.outputs[0] not in fetched]
-    dtype = x.dtype.np
-    c = shapes[x][3]
-    out_buf = slab.get(r)
-    if out_buf is None or not out_buf.flags.c_contiguous:
-        out_buf = np.empty(shapes[x], dtype)
-    total = np.empty((c,), dtype)
-    if sums:
-        view = slab.get(sums[0].outputs[0])
-        if view is not None and view.flags.c_contiguous and view.shape == (c,):
-            total = view
-    (kh, kw), (sh, sw) = op.attrs["ksize"], op.attrs["strides"]
-    fused_kernel = kernels["max_pool_grad_relu"]
-    do_sum = bool(sums)
-
-    n = shapes[x][0]
-
-    def chunk(act, grad, lo, hi):
-        part = np.empty((c,), dtype)   # `total`'s dtype: the kernel's one compiled signature
-        fused_kernel(act[lo:hi], grad[lo:hi], kh, kw, sh, sw, ph[0], pw[0], out_buf[lo:hi], part, do_sum)
-        return part
-
-    def run(act, grad):
-        if intra_op.worth_splitting(np, act.size):
-            parts = intra_op.run_chunks(lambda lo, hi: chunk(act, grad, lo, hi), n)
-            if do_sum:
-                np.copyto(total, np.sum(parts, axis=0, dtype=np.float64), casting="same_kind")
-        else:
-            fused_kernel(act, grad, kh, kw, sh, sw, ph[0], pw[0], out_buf, total, do_sum)
-        return (out_buf, total) if do_sum else out_buf
-    members = [op, relu_grad] + sums[:1]
-    outputs = [r, sums[0].outputs[0]] if sums else [r]
-    return CpuFusedOp("CpuFused", members, [x, dy], outputs, run), members[1:]
+# the conv-layer patterns use the helpers above (imported last: that module imports this one's names)
+from . import cpu_fusion_conv  # noqa: E402

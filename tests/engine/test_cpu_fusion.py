@@ -455,3 +455,4 @@ def test_bias_relu_and_same_padded_pooling_in_one_pass_match_numpy(hw, k):
     padded[:, top:top + hw[0], left:left + hw[1], :] = rl
     np.testing.assert_array_equal(got_r, rl)
     np.testing.assert_array_equal(got_p, padded.reshape(2, oh, k, ow, k, 4).max(axis=(2, 4)))
+
