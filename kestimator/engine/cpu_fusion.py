@@ -11,7 +11,8 @@ kernels here take 1.7, 3.6 and 9 us. `fuse` rewrites the Plan's op list (never t
 - **Bias + ReLU.** `Relu(Add(x[..., k], b[k]))`, the Add read only by the Relu, becomes one pass. Tensors
   of more than two axes (a conv layer's NHWC output) are seen as rows of k: (-1, k).
 - **Bias + ReLU + max pooling.** When the Relu's output is also pooled over disjoint windows (a conv layer
-  with pooling), the pooling joins the pass, image by image, reading the ReLU output back from cache.
+  with pooling), the pooling joins the pass, image by image, reading the ReLU output back from cache. This and
+  the next pattern but one (the conv-layer patterns) are in `cpu_fusion_conv.py`.
 - **ReLU gradient + bias gradient.** `ReluGrad(g, y)` whose output a `Sum` over all axes but the last
   reads becomes one pass producing both; the sum goes straight into its place in the optimizer's
   gradient slab when it has one.
