@@ -59,47 +59,62 @@ def max_pool(x, kh, kw, sh, sw, ph0, pw0, out):
                     out[b, r, s, ch] = best[ch]
 
 @jit
+def _clear_uncovered(dx, oh, ow, kh, kw, ph0, pw0, disjoint, zero):
+    """Zero what the scatter will not write: with disjoint windows (each covered element written once, zeros
+    included) the rows / columns past the last window (VALID pooling of a size that is not a multiple); with
+    overlapping windows, which accumulate, everything."""
+    n, h, w, c = dx.shape
+    if not disjoint:
+        dx[...] = zero
+        return
+    for b in range(n):
+        for hi in range(h):
+            for wj in range(w):
+                if hi >= oh * kh - ph0 or wj >= ow * kw - pw0:
+                    for ch in range(c):
+                        dx[b, hi, wj, ch] = zero
+
+
+@jit
+def _scatter_window(dx, b, r0, s0, kh, kw, idx, values, disjoint, zero):
+    """Give each channel's `values` to the element idx[ch] of the window at (r0, s0); with disjoint windows
+    the window's other elements get zero."""
+    h, w, c = dx.shape[1], dx.shape[2], dx.shape[3]
+    for i in range(kh):
+        hi = r0 + i
+        if hi < 0 or hi >= h:
+            continue
+        for j in range(kw):
+            wj = s0 + j
+            if wj < 0 or wj >= w:
+                continue
+            k = i * kw + j
+            if disjoint:
+                for ch in range(c):
+                    dx[b, hi, wj, ch] = values[ch] if idx[ch] == k else zero
+            else:
+                for ch in range(c):
+                    if idx[ch] == k:
+                        dx[b, hi, wj, ch] += values[ch]
+
+
+@jit
 def max_pool_grad(x, dy, kh, kw, sh, sw, ph0, pw0, dx):
-    """dx = the pooling gradient. Non-overlapping windows (stride >= window) write every covered element
-    once, zeros included, so only the rows/columns no window covers are cleared; overlapping windows
-    clear dx and accumulate."""
+    """dx = the pooling gradient: each window's dy goes to its first maximum."""
     n, h, w, c = x.shape
     oh, ow = dy.shape[1], dy.shape[2]
     best = np.empty(c, x.dtype)
     idx = np.empty(c, np.int64)
     zero = dy.dtype.type(0)
     disjoint = sh == kh and sw == kw
-    if disjoint:
-        # rows / columns past the last window (VALID pooling of a size that is not a multiple)
-        for b in range(n):
-            for hi in range(h):
-                for wj in range(w):
-                    if hi >= oh * kh - ph0 or wj >= ow * kw - pw0:
-                        for ch in range(c):
-                            dx[b, hi, wj, ch] = zero
-    else:
-        dx[...] = zero
+    _clear_uncovered(dx, oh, ow, kh, kw, ph0, pw0, disjoint, zero)
     for b in range(n):
         for r in range(oh):
             for s in range(ow):
                 r0, s0 = r * sh - ph0, s * sw - pw0
                 window_argmax(x, b, r0, s0, kh, kw, best, idx)
-                for i in range(kh):
-                    hi = r0 + i
-                    if hi < 0 or hi >= h:
-                        continue
-                    for j in range(kw):
-                        wj = s0 + j
-                        if wj < 0 or wj >= w:
-                            continue
-                        k = i * kw + j
-                        if disjoint:
-                            for ch in range(c):
-                                dx[b, hi, wj, ch] = dy[b, r, s, ch] if idx[ch] == k else zero
-                        else:
-                            for ch in range(c):
-                                if idx[ch] == k:
-                                    dx[b, hi, wj, ch] += dy[b, r, s, ch]
+                _scatter_window(dx, b, r0, s0, kh, kw, idx, dy[b, r, s], disjoint, zero)
+
 
 @jit
 def max_pool_grad_relu(x, dy, kh, kw, sh, sw, ph0, pw0, dx, total, do_sum):
@@ -120,15 +135,7 @@ def max_pool_grad_relu(x, dy, kh, kw, sh, sw, ph0, pw0, dx, total, do_sum):
     zero = dy.dtype.type(0)
     xzero = x.dtype.type(0)
     disjoint = sh == kh and sw == kw
-    if disjoint:
-        for b in range(n):
-            for hi in range(h):
-                for wj in range(w):
-                    if hi >= oh * kh - ph0 or wj >= ow * kw - pw0:
-                        for ch in range(c):
-                            dx[b, hi, wj, ch] = zero
-    else:
-        dx[...] = zero
+    _clear_uncovered(dx, oh, ow, kh, kw, ph0, pw0, disjoint, zero)
     for b in range(n):
         for r in range(oh):
             for s in range(ow):
@@ -140,22 +147,7 @@ def max_pool_grad_relu(x, dy, kh, kw, sh, sw, ph0, pw0, dx, total, do_sum):
                     masked[ch] = v
                     if do_sum and idx[ch] >= 0:
                         acc[ch] += v
-                for i in range(kh):
-                    hi = r0 + i
-                    if hi < 0 or hi >= h:
-                        continue
-                    for j in range(kw):
-                        wj = s0 + j
-                        if wj < 0 or wj >= w:
-                            continue
-                        k = i * kw + j
-                        if disjoint:
-                            for ch in range(c):
-                                dx[b, hi, wj, ch] = masked[ch] if idx[ch] == k else zero
-                        else:
-                            for ch in range(c):
-                                if idx[ch] == k:
-                                    dx[b, hi, wj, ch] += masked[ch]
+                _scatter_window(dx, b, r0, s0, kh, kw, idx, masked, disjoint, zero)
     if do_sum:
         for ch in range(c):
             total[ch] = acc[ch]
