@@ -1,13 +1,15 @@
 """Small CNN training throughput: kestimator's fit() against PyTorch and Keras-on-TensorFlow.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/fit_cnn.py [--rounds 3] [--epochs 3]
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/fit_cnn.py --profile 100 [--threads 1]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/fit_cnn.py --profile 200 [--threads 1] [--workers 2]
 
 Model: Conv 3x3x32 relu -> MaxPool 2 -> Conv 3x3x64 relu -> MaxPool 2 -> Flatten -> Dense 10 (softmax /
 logits + crossentropy), Adam 1e-3, batch 64, 12,800 synthetic 28x28x1 samples (200 steps per epoch).
 The first epoch is dropped (compilation / tracing); steps/s is the median of the others. Peers run in
 subprocesses of /root/peers/bin/python, one at a time; ratios are computed round by round.
-`--profile STEPS` runs only kestimator and prints each kernel's CPU and wall ms per step (no peers).
+`--profile STEPS` runs only kestimator and prints each kernel's CPU and wall ms per step (no peers), with the
+given BLAS threads and intra-op workers (engine/intra_op.py; fit() itself picks both by timing). STEPS at
+most 200: the data is 200 batches.
 """
 import argparse
 import json
