@@ -8,8 +8,8 @@ logits + crossentropy), Adam 1e-3, batch 64, 12,800 synthetic 28x28x1 samples (2
 The first epoch is dropped (compilation / tracing); steps/s is the median of the others. Peers run in
 subprocesses of /root/peers/bin/python, one at a time; ratios are computed round by round.
 `--profile STEPS` runs only kestimator and prints each kernel's CPU and wall ms per step (no peers), with the
-given BLAS threads and intra-op workers (engine/intra_op.py; fit() itself picks both by timing). STEPS at
-most 200: the data is 200 batches.
+given BLAS threads and intra-op workers (engine/intra_op.py; fit() itself picks both by timing); at most the
+200 steps the data holds.
 """
 import argparse
 import json
@@ -106,6 +106,7 @@ def profile(x, y, steps, threads, workers=1):
     fit()'s own BLAS-thread trial is switched off (it would mix both thread counts into the figures); the
     steps run with `threads` BLAS threads and `workers` intra-op workers (engine/intra_op.py)."""
     from threadpoolctl import threadpool_limits
+    steps = min(steps, len(x) // BATCH)   # the per-step means divide by the steps that ran
 
     from kestimator import keras
     from kestimator.engine import intra_op
