@@ -44,6 +44,26 @@ def run_peer(script, *args, timeout=900):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def run_peer_code(code, args, timeout=900):
+    """Run peer code (`python -c code args...`) in the peers' venv and return the JSON object on its last line;
+    a failing peer raises with the end of its stderr."""
+    out = subprocess.run([PEERS_PYTHON, "-c", code] + [str(a) for a in args], capture_output=True, text=True,
+                         timeout=timeout)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-2000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def blas_libraries():
+    """Every BLAS library loaded here, with version, kernel and threads (one line)."""
+    try:
+        from threadpoolctl import threadpool_info
+        return "; ".join(f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} threads="
+                         f"{i.get('num_threads')}" for i in threadpool_info())
+    except ImportError:
+        return "threadpoolctl not installed"
+
+
 def median(xs):
     return statistics.median(xs)
 

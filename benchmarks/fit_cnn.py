@@ -12,10 +12,8 @@ given BLAS threads and intra-op workers (engine/intra_op.py; fit() itself picks 
 200 steps the data holds.
 """
 import argparse
-import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -25,7 +23,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-PEERS = "/root/peers/bin/python"
+from _common import blas_libraries, run_peer_code  # noqa: E402
 N, BATCH = 12800, 64
 
 TORCH = textwrap.dedent("""
@@ -68,15 +66,6 @@ KERAS = textwrap.dedent("""
     steps = -(-X.shape[0] // bs)
     print(json.dumps({"rates": [steps / t for t in times]}))
 """)
-
-
-def blas_info():
-    try:
-        from threadpoolctl import threadpool_info
-        return "; ".join(f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} threads="
-                         f"{i.get('num_threads')}" for i in threadpool_info())
-    except ImportError:
-        return "threadpoolctl not installed"
 
 
 def ours(x, y, epochs):
@@ -167,14 +156,6 @@ def profile(x, y, steps, threads, workers=1):
           f"fit() cpu {cpu:.3f} ms/step, wall {wall:.3f} ms/step")
 
 
-def peer(code, args, timeout=1200):
-    out = subprocess.run([PEERS, "-c", code] + [str(a) for a in args], capture_output=True, text=True,
-                         timeout=timeout)
-    if out.returncode != 0:
-        raise RuntimeError(out.stderr[-2000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
@@ -184,7 +165,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1, help="BLAS threads for --profile")
     ap.add_argument("--workers", type=int, default=1, help="intra-op workers for --profile")
     args = ap.parse_args()
-    print(f"blas: {blas_info()}")
+    print(f"blas: {blas_libraries()}")
     rng = np.random.default_rng(0)
     x = rng.random((N, 28, 28, 1), dtype=np.float32)
     y = rng.integers(0, 10, N).astype(np.int64)
@@ -198,8 +179,8 @@ def main():
     rows = []
     for r in range(args.rounds):
         mine, (threads, workers) = ours(x, y, args.epochs)
-        t = peer(TORCH, [xp, yp, BATCH, args.epochs])
-        k = peer(KERAS, [xp, yp, BATCH, args.epochs])
+        t = run_peer_code(TORCH, [xp, yp, BATCH, args.epochs])
+        k = run_peer_code(KERAS, [xp, yp, BATCH, args.epochs])
         row = {"ours": float(np.median(mine[1:] or mine)), "torch": float(np.median(t["rates"][1:] or t["rates"])),
                "keras": float(np.median(k["rates"][1:] or k["rates"])), "ours_blas_threads": threads or 0,
                "ours_intra_op_workers": workers or 0,

@@ -27,7 +27,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-PEERS = "/root/peers/bin/python"
+from _common import blas_libraries, run_peer_code  # noqa: E402
 N = 60000
 
 TORCH = textwrap.dedent("""
@@ -92,15 +92,6 @@ MEMORY = textwrap.dedent("""
     print(json.dumps({"before": before, "peak": peak, "data": X.nbytes + Y.nbytes,
                       "model": sum(int(np.prod(w.shape)) * 4 for w in model.weights)}))
 """)
-
-
-def blas_info():
-    try:
-        from threadpoolctl import threadpool_info
-        return "; ".join(f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} threads="
-                         f"{i.get('num_threads')}" for i in threadpool_info())
-    except ImportError:
-        return "threadpoolctl not installed"
 
 
 def ours(x, y, bs, epochs, metrics):
@@ -204,14 +195,6 @@ def profile_step(x, y, bs, metrics):
     print(f"  {min(samples):8.2f}  shuffled batch gather (x and y)")
 
 
-def peer(code, args, timeout=900):
-    out = subprocess.run([PEERS, "-c", code] + [str(a) for a in args], capture_output=True, text=True,
-                         timeout=timeout)
-    if out.returncode != 0:
-        raise RuntimeError(out.stderr[-2000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
@@ -225,7 +208,7 @@ def main():
                          'keeps the same running accuracy when "accuracy" is given')
     args = ap.parse_args()
     metrics = [m for m in args.metrics.split(",") if m]
-    print(f"blas: {blas_info()}")
+    print(f"blas: {blas_libraries()}")
     print(f"metrics: {metrics}; load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     rng = np.random.default_rng(0)
     x = rng.random((N, 28, 28), dtype=np.float32)
@@ -246,11 +229,11 @@ def main():
             row = {"ours": float(np.median(mine[1:] or mine)), "ours_predict": float(np.median(pred)),
                    "ours_blas_threads": threads or 0}
             if not args.no_torch:
-                t = peer(TORCH, [xp, yp, bs, args.epochs, args.metrics])
+                t = run_peer_code(TORCH, [xp, yp, bs, args.epochs, args.metrics])
                 row["torch"] = float(np.median(t["rates"][1:] or t["rates"]))
                 row["torch_threads"] = t["threads"]
             if not args.no_keras:
-                k = peer(KERAS, [xp, yp, bs, args.epochs, args.metrics])
+                k = run_peer_code(KERAS, [xp, yp, bs, args.epochs, args.metrics])
                 row["keras"] = float(np.median(k["rates"][1:] or k["rates"]))
                 row["keras_predict"] = float(np.median(k["predict_s"]))
             if bs == 256:
