@@ -10,7 +10,7 @@ their weights, and graph code may still call `init(shape, dtype)` to get an "Ini
 from .engine.initializers import (Constant, GlorotNormal, GlorotUniform, HeNormal, HeUniform,  # noqa: F401
                                   Identity, Initializer, LecunNormal, LecunUniform, Ones, Orthogonal,
                                   RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling, Zeros)
-from .errors import InvalidArgumentError, UnsafeFileError
+from .utils.keras_objects import ObjectCatalogue
 
 # Keras's function-style aliases (keras.initializers.glorot_uniform is the class itself).
 zeros = Zeros
@@ -41,7 +41,6 @@ _SNAKE = {
     # TF1 class spellings that appear in old Keras configs
     "uniform": RandomUniform, "normal": RandomNormal, "Zeros": Zeros,
 }
-_MODULE = "keras.initializers"
 
 
 def _config_of(init):
@@ -50,72 +49,13 @@ def _config_of(init):
     return dict(init.get_config())
 
 
-def serialize(initializer):
-    """Keras's JSON form of an initializer instance (None stays None)."""
-    if initializer is None:
-        return None
-    if not isinstance(initializer, Initializer):
-        name = getattr(initializer, "__name__", None)
-        if name is None:
-            raise InvalidArgumentError(f"cannot serialize initializer {initializer!r}")
-        return name
-    return {"module": _MODULE, "class_name": type(initializer).__name__, "config": _config_of(initializer),
-            "registered_name": None}
+# class names in configs: the classes, and the snake-case names old Keras configs also use as class names
+_CATALOGUE = ObjectCatalogue("initializer", "keras.initializers", Initializer, {**_SNAKE, **_CLASSES},
+                             names={**_CLASSES, **_SNAKE}, config_of=_config_of, ignored_args=("dtype",),
+                             instantiate_classes=True)
 
-
-def deserialize(config, custom_objects=None):
-    """An initializer from Keras's JSON form; class names come only from this module or `custom_objects`.
-
-    Raises:
-        UnsafeFileError: the class name is neither a kestimator initializer nor in `custom_objects`.
-    """
-    custom_objects = custom_objects or {}
-    if isinstance(config, str):
-        if config in custom_objects:
-            obj = custom_objects[config]
-            return obj() if isinstance(obj, type) else obj
-        cls = _SNAKE.get(config) or _CLASSES.get(config)
-        if cls is None:
-            raise UnsafeFileError(f"unknown initializer {config!r}: not a kestimator initializer and not in "
-                                  "custom_objects")
-        return cls()
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise InvalidArgumentError(f"an initializer config must be a name or a {{class_name, config}} dict, "
-                                   f"got {config!r}")
-    name = config["class_name"]
-    cls = custom_objects.get(name) or _CLASSES.get(name) or _SNAKE.get(name)
-    if cls is None:
-        raise UnsafeFileError(f"unknown initializer class {name!r}: not a kestimator initializer and not in "
-                              "custom_objects")
-    args = dict(config.get("config") or {})
-    args.pop("dtype", None)
-    if hasattr(cls, "from_config"):
-        return cls.from_config(args)
-    return cls(**args)
-
-
-def get(identifier):
-    """An initializer from a name, a class, a config dict, an instance or a callable.
-
-    Raises:
-        InvalidArgumentError: the identifier names no initializer.
-    """
-    if identifier is None:
-        return None
-    if isinstance(identifier, Initializer):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Initializer):
-        return identifier()
-    if isinstance(identifier, str):
-        cls = _SNAKE.get(identifier) or _CLASSES.get(identifier)
-        if cls is None:
-            raise InvalidArgumentError(f"unknown initializer {identifier!r}; known: {sorted(_SNAKE)}")
-        return cls()
-    if isinstance(identifier, dict):
-        try:
-            return deserialize(identifier)
-        except UnsafeFileError as e:
-            raise InvalidArgumentError(str(e)) from None
-    if callable(identifier):
-        return identifier
-    raise InvalidArgumentError(f"cannot interpret {identifier!r} as an initializer")
+# serialize(initializer) -> JSON form; deserialize(config, custom_objects=None) -> initializer, raising
+# UnsafeFileError for a name neither here nor in custom_objects; get(identifier) -> initializer or callable.
+serialize = _CATALOGUE.serialize
+deserialize = _CATALOGUE.deserialize
+get = _CATALOGUE.get

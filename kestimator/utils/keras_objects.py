@@ -1,4 +1,5 @@
-"""The `get` / `serialize` / `deserialize` trio shared by Keras object modules (constraints, regularizers).
+"""The `get` / `serialize` / `deserialize` trio shared by Keras object modules (constraints, regularizers,
+initializers).
 
 Each such module keeps its classes and public functions; it builds one `ObjectCatalogue` and exposes the
 catalogue's bound methods under Keras's names. Deserializing only looks names up in the module's own table
@@ -17,12 +18,20 @@ class ObjectCatalogue:
         classes: `{class name or alias: class}` accepted in config dicts.
         names: `{string identifier: factory called with no arguments}` accepted as plain strings
             (default: `classes`).
+        config_of: obj -> its config dict (default: `obj.get_config()`).
+        ignored_args: config keys dropped before construction (Keras writes "dtype" into some configs).
+        instantiate_classes: `get(SomeClass)` returns `SomeClass()` (Keras does so for initializers; for
+            constraints and regularizers it returns the class, a callable, unchanged).
     """
 
-    def __init__(self, kind, module, base, classes, names=None):
+    def __init__(self, kind, module, base, classes, names=None, config_of=None, ignored_args=(),
+                 instantiate_classes=False):
         self.kind, self.module, self.base = kind, module, base
         self.classes = dict(classes)
         self.names = dict(self.classes if names is None else names)
+        self.config_of = config_of or (lambda obj: obj.get_config())
+        self.ignored_args = tuple(ignored_args)
+        self.instantiate_classes = instantiate_classes
 
     def serialize(self, obj):
         """Keras's JSON form of `obj`: None, a function's name, or a class_name/config dict.
@@ -37,7 +46,7 @@ class ObjectCatalogue:
             if name is None:
                 raise InvalidArgumentError(f"cannot serialize {self.kind} {obj!r}")
             return name
-        return {"module": self.module, "class_name": type(obj).__name__, "config": obj.get_config(),
+        return {"module": self.module, "class_name": type(obj).__name__, "config": self.config_of(obj),
                 "registered_name": None}
 
     def deserialize(self, config, custom_objects=None):
@@ -66,6 +75,8 @@ class ObjectCatalogue:
             raise UnsafeFileError(f"unknown {self.kind} class {name!r}: not a kestimator {self.kind} and not in "
                                   "custom_objects")
         args = dict(config.get("config") or {})
+        for key in self.ignored_args:
+            args.pop(key, None)
         return cls.from_config(args) if hasattr(cls, "from_config") else cls(**args)
 
     def get(self, identifier):
@@ -76,6 +87,8 @@ class ObjectCatalogue:
         """
         if identifier is None or isinstance(identifier, self.base):
             return identifier
+        if self.instantiate_classes and isinstance(identifier, type) and issubclass(identifier, self.base):
+            return identifier()
         if isinstance(identifier, (str, dict)):
             try:
                 return self.deserialize(identifier)
