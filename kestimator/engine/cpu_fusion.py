@@ -161,6 +161,7 @@ def _fuse_groups(ops, k, placement, shapes, constants, fetched, slab, resolve):
         if op in skipped or op in at or placement.get(op) is not None or op.control_inputs:
             continue
         group = (cpu_fusion_conv.pool_relu_grad(op, shapes, readers, fetched, placement, slab, resolve)
+                 or cpu_fusion_conv.conv_grads_together(op, shapes, readers, fetched, placement, slab, resolve)
                  or cpu_fusion_conv.bias_relu_pool(op, k, shapes, readers, fetched, placement, resolve)
                  or _bias_relu(op, k, shapes, readers, fetched, placement, resolve)
                  or _relu_grad_sum(op, k, shapes, readers, fetched, placement, slab, resolve)

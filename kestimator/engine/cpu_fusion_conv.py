@@ -5,6 +5,8 @@
   that pass reads the convolution's output from cache, was tried and measured slower on the small CNN: its first
   layer's per-block calls cost more than the memory traffic saved.)
 - **Pooling gradient + ReLU gradient (+ bias gradient)** (`pool_relu_grad`): see cpu_fusion's docstring.
+- **A convolution's two gradients** (`conv_grads_together`): with intra-op workers, the input gradient and the
+  filter gradient run at once on two cores, each whole, instead of one after the other, each split.
 """
 import numpy as np
 
@@ -127,3 +129,43 @@ def pool_relu_grad(op, shapes, readers, fetched, placement, slab, resolve):
     members = [op, relu_grad] + sums[:1]
     outputs = [r, sums[0].outputs[0]] if sums else [r]
     return CpuFusedOp("CpuFused", members, [x, dy], outputs, run), members[1:]
+
+
+def conv_grads_together(op, shapes, readers, fetched, placement, slab, resolve):
+    """A convolution's input gradient and filter gradient (same x, filters, dy and attributes) as one op that,
+    when intra-op workers are on, runs the two at once, one per core, instead of each split over both cores
+    in turn: one hand-off instead of two and no partial filter sums. Measured on the small CNN's second layer
+    (wall ms per step in fit(), 2 cores): 0.98 + 0.92 split, 1.77 together."""
+    kinds = ("Conv2DBackpropInput", "Conv2DBackpropFilter")
+    if op.type not in kinds or len(op.inputs) != 3:
+        return None
+    x, w, dy = (resolve(t) for t in op.inputs)
+    partners = [p for p in readers.get(dy, []) if p.type in kinds and p.type != op.type and p is not op
+                and placement.get(p) is None and not p.control_inputs and p.attrs == op.attrs
+                and [resolve(t) for t in p.inputs] == [x, w, dy]]
+    if not partners or op.outputs[0] in fetched or partners[0].outputs[0] in fetched:
+        return None
+    first, second = op, partners[0]
+    grad_in, grad_filter = (first, second) if first.type == kinds[0] else (second, first)
+    if any(shapes.get(t) is None for t in (x, w, dy, grad_in.outputs[0], grad_filter.outputs[0])) \
+            or x.dtype.name not in _FLOATS or not x.dtype == w.dtype == dy.dtype:
+        return None
+    dtype = x.dtype.np
+    in_buf = np.empty(shapes[grad_in.outputs[0]], dtype)
+    filter_buf = slab.get(grad_filter.outputs[0])   # straight into the optimizer's gradient slab
+    if filter_buf is None or not filter_buf.flags.c_contiguous or filter_buf.dtype != dtype:
+        filter_buf = np.empty(shapes[grad_filter.outputs[0]], dtype)
+    input_kernel = grad_in.opdef.kernel(np, grad_in.attrs)
+    filter_kernel = grad_filter.opdef.kernel(np, grad_filter.attrs)
+    tasks = (lambda xv, wv, g: filter_kernel(xv, wv, g, out=filter_buf),
+             lambda xv, wv, g: input_kernel(xv, wv, g, out=in_buf))
+
+    def run(xv, wv, g):
+        if intra_op.worth_splitting(np, g.size) and intra_op.workers() > 1:
+            intra_op.run_chunks(lambda lo, hi: [tasks[i](xv, wv, g) for i in range(lo, hi)], 2)
+        else:
+            for task in tasks:
+                task(xv, wv, g)
+        return (in_buf, filter_buf) if first is grad_in else (filter_buf, in_buf)
+    return (CpuFusedOp("CpuFused", [first, second], [x, w, dy], [first.outputs[0], second.outputs[0]], run),
+            [second])

@@ -390,6 +390,8 @@ def test_a_conv_training_step_split_across_intra_op_workers_matches_the_whole_ba
     finally:
         intra_op.set_workers(1)
     assert plan.kernel_types.count("CpuFused(MaxPoolGrad, ReluGrad, Sum)") == 2
+    # the second conv's input and filter gradients run at once, one per worker
+    assert plan.kernel_types.count("CpuFused(Conv2DBackpropInput, Conv2DBackpropFilter)") == 1
     # per-chunk filter-gradient partials and bias sums are added in another order: float32 rounding apart
     for name in want:
         np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-6)
