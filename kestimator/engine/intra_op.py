@@ -10,6 +10,7 @@ Off (one worker) unless something turns it on: fit()'s thread tuner (models/thre
 plain BLAS threading and keeps whichever is faster on this machine. Kernels that split must only write to
 disjoint slices of their outputs from each chunk, and reduce any per-chunk partials themselves.
 """
+import os
 import queue
 import threading
 
@@ -80,6 +81,18 @@ def _threads(count):
         while len(_state["threads"]) < count:
             _state["threads"].append(_Worker(len(_state["threads"])))
         return _state["threads"][:count]
+
+
+def _after_fork_in_child():
+    """A forked child has none of the parent's worker threads (and may have forked mid hand-out): it starts
+    with no workers, splitting off, and fresh locks, instead of handing chunks to threads that do not exist."""
+    global _lock, _dispatch
+    _lock, _dispatch = threading.Lock(), threading.Lock()
+    _state.update(workers=1, threads=[])
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def bounds(n_items, parts):

@@ -89,3 +89,20 @@ def test_callers_on_several_threads_each_get_their_own_chunks_back(three_workers
     for t in threads:
         t.join()
     assert not errors and len(results) == 4
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="fork is POSIX-only")
+def test_a_forked_child_runs_chunks_itself_instead_of_waiting_on_the_parents_threads(three_workers):
+    import os
+    intra_op.run_chunks(lambda lo, hi: None, 6)   # the parent's worker threads exist now
+    pid = os.fork()
+    if pid == 0:   # the child: its copy of the worker list names threads that do not run here
+        ok = False
+        try:
+            ok = intra_op.workers() == 1 and intra_op.run_chunks(lambda lo, hi: (lo, hi), 6) == [(0, 6)]
+            intra_op.set_workers(2)   # and splitting again starts threads of its own
+            ok = ok and intra_op.run_chunks(lambda lo, hi: (lo, hi), 6) == [(0, 3), (3, 6)]
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
