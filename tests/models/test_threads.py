@@ -165,3 +165,35 @@ def test_a_multi_thread_choice_that_slows_down_twofold_falls_back_to_one_thread(
     switched = seen.index(1, 40)
     assert 40 + threads._WATCH // 2 <= switched <= 40 + threads._WATCH + 1   # once the median of 8 shows it
     assert seen[switched:] == [1] * (80 - switched)
+
+
+def test_a_cnn_fit_with_its_kernels_split_over_intra_op_workers_trains_like_the_whole_batch(monkeypatch):
+    monkeypatch.setattr(threads, "epoch_tuner", lambda: None)   # the split is forced here, not chosen
+    rng = np.random.default_rng(3)
+    x = rng.random((48, 12, 12, 1), dtype=np.float32)
+    y = rng.integers(0, 3, 48)
+
+    def fitted_weights():
+        keras.utils.set_random_seed(0)
+        L = keras.layers
+        model = keras.Sequential([keras.Input((12, 12, 1)), L.Conv2D(4, 3, activation="relu"), L.MaxPooling2D(2),
+                                  L.Conv2D(6, 3, activation="relu"), L.MaxPooling2D(2), L.Flatten(),
+                                  L.Dense(3, activation="softmax")])
+        model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
+        model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+        return model.get_weights()
+    whole = fitted_weights()
+    monkeypatch.setattr(intra_op, "MIN_ELEMENTS", 0)
+    monkeypatch.setattr(intra_op, "MIN_ELEMENTWISE", 0)
+    calls = []
+    run_chunks = intra_op.run_chunks
+    monkeypatch.setattr(intra_op, "run_chunks", lambda fn, n, enabled=True: calls.append(enabled) or
+                        run_chunks(fn, n, enabled))
+    intra_op.set_workers(2)
+    try:
+        split = fitted_weights()
+    finally:
+        intra_op.set_workers(1)
+    assert calls.count(True) > 20   # the convolutions, pooling and fused kernels did split
+    for a, b in zip(split, whole):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
