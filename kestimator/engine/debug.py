@@ -12,8 +12,6 @@ import contextlib
 import numpy as np
 
 from ..errors import InvalidArgumentError
-from .graph import Operation
-from .session import _flatten
 
 __all__ = ["DebugWrapperSession", "LocalCLIDebugWrapperSession", "has_inf_or_nan"]
 
@@ -84,17 +82,7 @@ class DebugWrapperSession:
             Anything Session.run raises.
         """
         sess = self._sess
-        flat = []
-        rebuild = _flatten(fetches, flat)
-        tensors, targets, slots = [], [], []
-        for f in flat:
-            t = sess._as_fetch(f)
-            if isinstance(t, Operation):
-                targets.append(t)
-                slots.append(None)
-            else:
-                slots.append(len(tensors))
-                tensors.append(t)
+        rebuild, tensors, targets, slots = sess._split_fetches(fetches)
         feed_tensors, feed_values = sess._prepare_feeds(feed_dict)
         plan, ops_by_id = self._plan(tensors, targets, feed_tensors, feed_values)
         self._dump = {}

@@ -156,10 +156,10 @@ class Session:
         return ""
 
     # -- running -----------------------------------------------------------------------------------------
-    def run(self, fetches, feed_dict=None, options=None, run_metadata=None):
-        """Compute `fetches` (a tensor, op, or nested list/tuple/dict of them) with `feed_dict` values."""
-        if self._closed:
-            raise FailedPreconditionError("attempted to use a closed Session")
+    def _split_fetches(self, fetches):
+        """(rebuild, tensors, targets, slots) for a nested structure of fetches: the tensors to compute, the ops
+        to run, and per flattened fetch its index in `tensors` (None for an op); `rebuild(values)` puts the
+        flat values back into the structure."""
         flat = []
         rebuild = _flatten(fetches, flat)
         tensors, targets, slots = [], [], []
@@ -171,6 +171,13 @@ class Session:
             else:
                 slots.append(len(tensors))
                 tensors.append(t)
+        return rebuild, tensors, targets, slots
+
+    def run(self, fetches, feed_dict=None, options=None, run_metadata=None):
+        """Compute `fetches` (a tensor, op, or nested list/tuple/dict of them) with `feed_dict` values."""
+        if self._closed:
+            raise FailedPreconditionError("attempted to use a closed Session")
+        rebuild, tensors, targets, slots = self._split_fetches(fetches)
         feed_tensors, feed_values = self._prepare_feeds(feed_dict)
         plan = self._plan_for(tensors, targets, feed_tensors, feed_values)
         values = plan.run(feed_values)
@@ -179,17 +186,7 @@ class Session:
     def make_callable(self, fetches, feed_list=None):
         """A fast function `f(*feed_values)` computing `fetches`; feeds are converted but not re-planned
         unless their shapes change."""
-        flat = []
-        rebuild = _flatten(fetches, flat)
-        tensors, targets, slots = [], [], []
-        for f in flat:
-            t = self._as_fetch(f)
-            if isinstance(t, Operation):
-                targets.append(t)
-                slots.append(None)
-            else:
-                slots.append(len(tensors))
-                tensors.append(t)
+        rebuild, tensors, targets, slots = self._split_fetches(fetches)
         feed_tensors = [self._as_feed_key(k) for k in (feed_list or [])]
         plans = {}
         simple = (isinstance(fetches, list) and all(s is not None for s in slots)
