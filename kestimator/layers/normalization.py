@@ -39,7 +39,42 @@ def _broadcast(param, axes, rank):
     return _a.reshape(param, shape)
 
 
-class BatchNormalization(Layer):
+class _Affine(Layer):
+    """What BatchNormalization and LayerNormalization share: the optional scale gamma and offset beta, with
+    their initializers, regularizers and constraints, as weights and as config."""
+
+    def _init_affine(self, axis, epsilon, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+                     gamma_regularizer, beta_constraint, gamma_constraint):
+        self.axis = list(axis) if isinstance(axis, (list, tuple)) else int(axis)
+        self.epsilon = float(epsilon)
+        self.center, self.scale = bool(center), bool(scale)
+        self.beta_initializer = S.get_initializer(beta_initializer)
+        self.gamma_initializer = S.get_initializer(gamma_initializer)
+        self.beta_regularizer = S.get_regularizer(beta_regularizer)
+        self.gamma_regularizer = S.get_regularizer(gamma_regularizer)
+        self.beta_constraint = S.get_constraint(beta_constraint)
+        self.gamma_constraint = S.get_constraint(gamma_constraint)
+        self.supports_masking = True
+
+    def _add_affine_weights(self, shape):
+        self.gamma = self.add_weight("gamma", shape, initializer=self.gamma_initializer,
+                                     regularizer=self.gamma_regularizer, constraint=self.gamma_constraint) \
+            if self.scale else None
+        self.beta = self.add_weight("beta", shape, initializer=self.beta_initializer,
+                                    regularizer=self.beta_regularizer, constraint=self.beta_constraint) \
+            if self.center else None
+
+    def _affine_config(self):
+        return {"axis": self.axis, "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
+                "beta_initializer": S.serialize_initializer(self.beta_initializer),
+                "gamma_initializer": S.serialize_initializer(self.gamma_initializer),
+                "beta_regularizer": S.serialize_regularizer(self.beta_regularizer),
+                "gamma_regularizer": S.serialize_regularizer(self.gamma_regularizer),
+                "beta_constraint": S.serialize_constraint(self.beta_constraint),
+                "gamma_constraint": S.serialize_constraint(self.gamma_constraint)}
+
+
+class BatchNormalization(_Affine):
     """Normalize with the batch's statistics while training and with moving averages at inference.
 
     y = gamma * (x - mean) / sqrt(var + epsilon) + beta. In training, the moving statistics are updated
@@ -64,18 +99,11 @@ class BatchNormalization(Layer):
             if value and legacy in ("renorm", "virtual_batch_size", "adjustment", "synchronized"):
                 raise InvalidArgumentError(f"BatchNormalization: {legacy} is not supported")
         super().__init__(**kwargs)
-        self.axis = list(axis) if isinstance(axis, (list, tuple)) else int(axis)
-        self.momentum, self.epsilon = float(momentum), float(epsilon)
-        self.center, self.scale = bool(center), bool(scale)
-        self.beta_initializer = S.get_initializer(beta_initializer)
-        self.gamma_initializer = S.get_initializer(gamma_initializer)
+        self._init_affine(axis, epsilon, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+                          gamma_regularizer, beta_constraint, gamma_constraint)
+        self.momentum = float(momentum)
         self.moving_mean_initializer = S.get_initializer(moving_mean_initializer)
         self.moving_variance_initializer = S.get_initializer(moving_variance_initializer)
-        self.beta_regularizer = S.get_regularizer(beta_regularizer)
-        self.gamma_regularizer = S.get_regularizer(gamma_regularizer)
-        self.beta_constraint = S.get_constraint(beta_constraint)
-        self.gamma_constraint = S.get_constraint(gamma_constraint)
-        self.supports_masking = True
 
     def build(self, input_shape):
         rank = input_shape.ndims
@@ -84,12 +112,7 @@ class BatchNormalization(Layer):
         self.axis = _normalize_axes(self.axis, rank, self)
         shape = _param_shape(input_shape, self.axis, self)
         self.input_spec = InputSpec(ndim=rank, axes={a: input_shape[a] for a in self.axis})
-        self.gamma = self.add_weight("gamma", shape, initializer=self.gamma_initializer,
-                                     regularizer=self.gamma_regularizer, constraint=self.gamma_constraint) \
-            if self.scale else None
-        self.beta = self.add_weight("beta", shape, initializer=self.beta_initializer,
-                                    regularizer=self.beta_regularizer, constraint=self.beta_constraint) \
-            if self.center else None
+        self._add_affine_weights(shape)
         self.moving_mean = self.add_weight("moving_mean", shape, initializer=self.moving_mean_initializer,
                                            trainable=False)
         self.moving_variance = self.add_weight("moving_variance", shape,
@@ -122,36 +145,23 @@ class BatchNormalization(Layer):
 
     def get_config(self):
         config = super().get_config()
+        config.update(self._affine_config())
         config.update({
-            "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon, "center": self.center,
-            "scale": self.scale, "beta_initializer": S.serialize_initializer(self.beta_initializer),
-            "gamma_initializer": S.serialize_initializer(self.gamma_initializer),
+            "momentum": self.momentum,
             "moving_mean_initializer": S.serialize_initializer(self.moving_mean_initializer),
-            "moving_variance_initializer": S.serialize_initializer(self.moving_variance_initializer),
-            "beta_regularizer": S.serialize_regularizer(self.beta_regularizer),
-            "gamma_regularizer": S.serialize_regularizer(self.gamma_regularizer),
-            "beta_constraint": S.serialize_constraint(self.beta_constraint),
-            "gamma_constraint": S.serialize_constraint(self.gamma_constraint)})
+            "moving_variance_initializer": S.serialize_initializer(self.moving_variance_initializer)})
         return config
 
 
-class LayerNormalization(Layer):
+class LayerNormalization(_Affine):
     """Normalize each example over `axis` (default the last): gamma * (x - mean) / sqrt(var + eps) + beta."""
 
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
                  gamma_constraint=None, **kwargs):
         super().__init__(**kwargs)
-        self.axis = list(axis) if isinstance(axis, (list, tuple)) else int(axis)
-        self.epsilon = float(epsilon)
-        self.center, self.scale = bool(center), bool(scale)
-        self.beta_initializer = S.get_initializer(beta_initializer)
-        self.gamma_initializer = S.get_initializer(gamma_initializer)
-        self.beta_regularizer = S.get_regularizer(beta_regularizer)
-        self.gamma_regularizer = S.get_regularizer(gamma_regularizer)
-        self.beta_constraint = S.get_constraint(beta_constraint)
-        self.gamma_constraint = S.get_constraint(gamma_constraint)
-        self.supports_masking = True
+        self._init_affine(axis, epsilon, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+                          gamma_regularizer, beta_constraint, gamma_constraint)
 
     def build(self, input_shape):
         rank = input_shape.ndims
@@ -159,12 +169,7 @@ class LayerNormalization(Layer):
             raise InvalidArgumentError(f"LayerNormalization {self.name!r} needs inputs of known rank")
         self.axis = _normalize_axes(self.axis, rank, self)
         shape = _param_shape(input_shape, self.axis, self)
-        self.gamma = self.add_weight("gamma", shape, initializer=self.gamma_initializer,
-                                     regularizer=self.gamma_regularizer, constraint=self.gamma_constraint) \
-            if self.scale else None
-        self.beta = self.add_weight("beta", shape, initializer=self.beta_initializer,
-                                    regularizer=self.beta_regularizer, constraint=self.beta_constraint) \
-            if self.center else None
+        self._add_affine_weights(shape)
 
     def call(self, inputs):
         rank = inputs.shape.ndims
@@ -176,12 +181,5 @@ class LayerNormalization(Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "axis": self.axis, "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
-            "beta_initializer": S.serialize_initializer(self.beta_initializer),
-            "gamma_initializer": S.serialize_initializer(self.gamma_initializer),
-            "beta_regularizer": S.serialize_regularizer(self.beta_regularizer),
-            "gamma_regularizer": S.serialize_regularizer(self.gamma_regularizer),
-            "beta_constraint": S.serialize_constraint(self.beta_constraint),
-            "gamma_constraint": S.serialize_constraint(self.gamma_constraint)})
+        config.update(self._affine_config())
         return config
