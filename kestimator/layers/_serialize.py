@@ -94,3 +94,15 @@ def serialize_constraint(x):
 def serialize_activation(x):
     from .. import activations
     return activations.serialize(x)
+
+
+def weights_config(layer, *weights, activity=False):
+    """The `<w>_initializer / <w>_regularizer / <w>_constraint` config entries of each weight name given ("kernel",
+    "bias", ...), in Keras's order (all initializers, then regularizers, then constraints), and with `activity`
+    the layer's activity_regularizer after the regularizers."""
+    config = {f"{w}_initializer": serialize_initializer(getattr(layer, f"{w}_initializer")) for w in weights}
+    config.update({f"{w}_regularizer": serialize_regularizer(getattr(layer, f"{w}_regularizer")) for w in weights})
+    if activity:
+        config["activity_regularizer"] = serialize_regularizer(layer.activity_regularizer)
+    config.update({f"{w}_constraint": serialize_constraint(getattr(layer, f"{w}_constraint")) for w in weights})
+    return config

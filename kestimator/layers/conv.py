@@ -110,14 +110,7 @@ class _Conv(Layer):
     def get_config(self):
         config = self._base_config()
         config = {"filters": self.filters, **config}
-        config.update({
-            "kernel_initializer": S.serialize_initializer(self.kernel_initializer),
-            "bias_initializer": S.serialize_initializer(self.bias_initializer),
-            "kernel_regularizer": S.serialize_regularizer(self.kernel_regularizer),
-            "bias_regularizer": S.serialize_regularizer(self.bias_regularizer),
-            "activity_regularizer": S.serialize_regularizer(self.activity_regularizer),
-            "kernel_constraint": S.serialize_constraint(self.kernel_constraint),
-            "bias_constraint": S.serialize_constraint(self.bias_constraint)})
+        config.update(S.weights_config(self, "kernel", "bias", activity=True))
         return config
 
 

@@ -68,15 +68,8 @@ class Dense(Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "units": self.units, "activation": S.serialize_activation(self.activation), "use_bias": self.use_bias,
-            "kernel_initializer": S.serialize_initializer(self.kernel_initializer),
-            "bias_initializer": S.serialize_initializer(self.bias_initializer),
-            "kernel_regularizer": S.serialize_regularizer(self.kernel_regularizer),
-            "bias_regularizer": S.serialize_regularizer(self.bias_regularizer),
-            "activity_regularizer": S.serialize_regularizer(self.activity_regularizer),
-            "kernel_constraint": S.serialize_constraint(self.kernel_constraint),
-            "bias_constraint": S.serialize_constraint(self.bias_constraint)})
+        config.update({"units": self.units, "activation": S.serialize_activation(self.activation),
+                       "use_bias": self.use_bias, **S.weights_config(self, "kernel", "bias", activity=True)})
         return config
 
 

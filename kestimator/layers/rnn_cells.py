@@ -122,16 +122,7 @@ class _Cell(Layer):
         config.update({
             "units": self.units, "activation": S.serialize_activation(self.activation),
             "recurrent_activation": S.serialize_activation(self.recurrent_activation),
-            "use_bias": self.use_bias,
-            "kernel_initializer": S.serialize_initializer(self.kernel_initializer),
-            "recurrent_initializer": S.serialize_initializer(self.recurrent_initializer),
-            "bias_initializer": S.serialize_initializer(self.bias_initializer),
-            "kernel_regularizer": S.serialize_regularizer(self.kernel_regularizer),
-            "recurrent_regularizer": S.serialize_regularizer(self.recurrent_regularizer),
-            "bias_regularizer": S.serialize_regularizer(self.bias_regularizer),
-            "kernel_constraint": S.serialize_constraint(self.kernel_constraint),
-            "recurrent_constraint": S.serialize_constraint(self.recurrent_constraint),
-            "bias_constraint": S.serialize_constraint(self.bias_constraint),
+            "use_bias": self.use_bias, **S.weights_config(self, "kernel", "recurrent", "bias"),
             "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout})
         return config
 
