@@ -138,36 +138,22 @@ def _confusion_count(kind, labels, predictions, weights, name):
     return count._as_tensor(), update
 
 
-def true_positives(labels, predictions, weights=None, metrics_collections=None, updates_collections=None,
-                   name=None):
-    value, update = _confusion_count("tp", labels, predictions, weights, name)
-    value, update = cast(value, _dt.float32), cast(update, _dt.float32)
-    _add_collections(value, update, metrics_collections, updates_collections)
-    return value, update
+def _count_metric(kind, public_name, doc):
+    """The TF1 function for one confusion count: (value, update_op), both float32."""
+    def metric(labels, predictions, weights=None, metrics_collections=None, updates_collections=None, name=None):
+        value, update = _confusion_count(kind, labels, predictions, weights, name)
+        value, update = cast(value, _dt.float32), cast(update, _dt.float32)
+        _add_collections(value, update, metrics_collections, updates_collections)
+        return value, update
+    metric.__name__ = metric.__qualname__ = public_name
+    metric.__doc__ = doc
+    return metric
 
 
-def false_positives(labels, predictions, weights=None, metrics_collections=None, updates_collections=None,
-                    name=None):
-    value, update = _confusion_count("fp", labels, predictions, weights, name)
-    value, update = cast(value, _dt.float32), cast(update, _dt.float32)
-    _add_collections(value, update, metrics_collections, updates_collections)
-    return value, update
-
-
-def false_negatives(labels, predictions, weights=None, metrics_collections=None, updates_collections=None,
-                    name=None):
-    value, update = _confusion_count("fn", labels, predictions, weights, name)
-    value, update = cast(value, _dt.float32), cast(update, _dt.float32)
-    _add_collections(value, update, metrics_collections, updates_collections)
-    return value, update
-
-
-def true_negatives(labels, predictions, weights=None, metrics_collections=None, updates_collections=None,
-                   name=None):
-    value, update = _confusion_count("tn", labels, predictions, weights, name)
-    value, update = cast(value, _dt.float32), cast(update, _dt.float32)
-    _add_collections(value, update, metrics_collections, updates_collections)
-    return value, update
+true_positives = _count_metric("tp", "true_positives", "Weighted count of predictions and labels both true.")
+false_positives = _count_metric("fp", "false_positives", "Weighted count of predictions true where labels are false.")
+false_negatives = _count_metric("fn", "false_negatives", "Weighted count of predictions false where labels are true.")
+true_negatives = _count_metric("tn", "true_negatives", "Weighted count of predictions and labels both false.")
 
 
 def _ratio_metric(first, second, labels, predictions, weights, metrics_collections, updates_collections,
