@@ -68,7 +68,8 @@ KERAS = textwrap.dedent("""
 """)
 
 
-def ours(x, y, epochs):
+def small_cnn():
+    """kestimator's compiled small CNN, seeded (the model the peers build too)."""
     from kestimator import keras
     from kestimator.layers.base import set_random_seed
     set_random_seed(0)
@@ -77,6 +78,12 @@ def ours(x, y, epochs):
                               L.Conv2D(64, 3, activation="relu"), L.MaxPooling2D(2), L.Flatten(),
                               L.Dense(10, activation="softmax")])
     model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    return model
+
+
+def ours(x, y, epochs):
+    from kestimator import keras
+    model = small_cnn()
     times = []
 
     class Timer(keras.callbacks.Callback):
@@ -95,13 +102,11 @@ def profile(x, y, steps, threads, workers=1):
     fit()'s own BLAS-thread trial is switched off (it would mix both thread counts into the figures); the
     steps run with `threads` BLAS threads and `workers` intra-op workers (engine/intra_op.py)."""
     from threadpoolctl import threadpool_limits
-    steps = min(steps, len(x) // BATCH)   # the per-step means divide by the steps that ran
 
-    from kestimator import keras
     from kestimator.engine import intra_op
     from kestimator.engine import session as _session
-    from kestimator.layers.base import set_random_seed
     from kestimator.models import threads as _threads
+    steps = min(steps, len(x) // BATCH)   # the per-step means divide by the steps that ran
     _threads.BlasThreads.available = lambda self: False
     limit = threadpool_limits(threads, user_api="blas")
     plans, plan_for = [], _session.Session._plan_for
@@ -113,12 +118,7 @@ def profile(x, y, steps, threads, workers=1):
         return plan
     _session.Session._plan_for = recording
     try:
-        set_random_seed(0)
-        L = keras.layers
-        model = keras.Sequential([keras.Input((28, 28, 1)), L.Conv2D(32, 3, activation="relu"), L.MaxPooling2D(2),
-                                  L.Conv2D(64, 3, activation="relu"), L.MaxPooling2D(2), L.Flatten(),
-                                  L.Dense(10, activation="softmax")])
-        model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+        model = small_cnn()
         model.fit(x[:BATCH * 4], y[:BATCH * 4], batch_size=BATCH, epochs=1, verbose=0)
     finally:
         _session.Session._plan_for = plan_for
