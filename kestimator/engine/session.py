@@ -6,12 +6,10 @@ variable placed on a GPU lives in a slab on that device (one slab per group, dty
 it through the Session (`_read_variable`, Saver) gives a NumPy copy, loading it copies to the device.
 """
 import threading
-import warnings
 
 import numpy as np
 
 from ..errors import FailedPreconditionError, InvalidArgumentError, ResourceExhaustedError
-from . import dtypes as _dt
 from . import devices as _devices
 from .graph import Operation, Tensor, get_default_graph
 from .ops.random_ops import make_rng
