@@ -43,6 +43,7 @@ import numpy as np
 
 from ..errors import InvalidArgumentError
 from . import intra_op
+from .fused_opdef import FusedOpDef
 from .lazy_numba import LazyKernels
 
 _FOLD_MAX_ELEMENTS = 1 << 20
@@ -83,22 +84,6 @@ class _Lazy:
 
 
 # -- the stand-in op --------------------------------------------------------------------------------------
-class _OpDef:
-    stateful = False
-    views_input = False
-    writes_input = None
-    differentiable = False
-    gpu = False
-
-    def __init__(self, name, kernel, num_outputs, out_arg, elementwise):
-        self.name, self.num_outputs = name, num_outputs
-        self._kernel = kernel
-        self.out_arg, self.elementwise = out_arg, elementwise
-
-    def kernel(self, xp, attrs):
-        return self._kernel
-
-
 class CpuFusedOp:
     """Stands in for one or more graph ops in a CPU Plan: one kernel, the group's outside inputs and outputs.
 
@@ -119,7 +104,7 @@ class CpuFusedOp:
         self.device = getattr(anchor, "device", "")
         self.graph = anchor.graph
         self._id = anchor._id
-        self.opdef = _OpDef(kind, kernel, len(outputs), out_arg, elementwise)
+        self.opdef = FusedOpDef(kind, lambda xp, attrs: kernel, len(outputs), out_arg, elementwise, gpu=False)
 
     def __repr__(self):
         return f"<CpuFusedOp {self.name} {self.type}>"

@@ -19,6 +19,8 @@ import hashlib
 
 import numpy as np
 
+from ..fused_opdef import FusedOpDef
+
 
 def _lit(value, dtype):
     # the value rounded to the tree's dtype, printed so the C literal converts back to exactly it
@@ -63,20 +65,6 @@ TEMPLATES = {
 }
 
 
-class _FusedOpDef:
-    """The OpDef face of a fused group (what the Plan reads from `op.opdef`)."""
-
-    stateful = False
-    views_input = False
-    writes_input = None
-    differentiable = False
-    gpu = True
-
-    def __init__(self, name, kernel, num_outputs, out_arg, elementwise):
-        self.name, self.kernel, self.num_outputs = name, kernel, num_outputs
-        self.out_arg, self.elementwise = out_arg, elementwise
-
-
 class FusedOp:
     """Stands in for a group of graph ops in a Plan: one kernel, the group's outside inputs and outputs.
 
@@ -97,7 +85,7 @@ class FusedOp:
         self.graph = anchor.graph
         self._id = anchor._id
         self.source = source
-        self.opdef = _FusedOpDef(kind, kernel, len(outputs), out_arg, elementwise)
+        self.opdef = FusedOpDef(kind, kernel, len(outputs), out_arg, elementwise, gpu=True)
 
     def __repr__(self):
         return f"<FusedOp {self.name} {self.type}>"
