@@ -43,7 +43,7 @@ import numpy as np
 
 from ..errors import InvalidArgumentError
 from . import intra_op
-from .fused_opdef import FusedOpDef
+from .fused_op import FusedOp, FusedOpDef
 from .lazy_numba import LazyKernels
 
 _FOLD_MAX_ELEMENTS = 1 << 20
@@ -84,30 +84,12 @@ class _Lazy:
 
 
 # -- the stand-in op --------------------------------------------------------------------------------------
-class CpuFusedOp:
-    """Stands in for one or more graph ops in a CPU Plan: one kernel, the group's outside inputs and outputs.
-
-    Attributes:
-        members: the graph ops it replaces, in execution order (named in error messages).
-    """
+class CpuFusedOp(FusedOp):
+    """A FusedOp of a CPU Plan; `kernel` is the run function itself."""
 
     def __init__(self, kind, members, inputs, outputs, kernel, out_arg=False, elementwise=False):
-        anchor = members[0]
-        self.type = kind if len(members) == 1 and kind == anchor.type else \
-            f"{kind}({', '.join(m.type for m in members)})"
-        self.name = anchor.name
-        self.members = list(members)
-        self.inputs = tuple(inputs)
-        self.outputs = tuple(outputs)
-        self.attrs = {}
-        self.control_inputs = ()
-        self.device = getattr(anchor, "device", "")
-        self.graph = anchor.graph
-        self._id = anchor._id
-        self.opdef = FusedOpDef(kind, lambda xp, attrs: kernel, len(outputs), out_arg, elementwise, gpu=False)
-
-    def __repr__(self):
-        return f"<CpuFusedOp {self.name} {self.type}>"
+        super().__init__(kind, members, inputs, outputs,
+                         FusedOpDef(kind, lambda xp, attrs: kernel, len(outputs), out_arg, elementwise, gpu=False))
 
 
 # -- the pass -------------------------------------------------------------------------------------------

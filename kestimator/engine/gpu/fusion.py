@@ -19,7 +19,8 @@ import hashlib
 
 import numpy as np
 
-from ..fused_opdef import FusedOpDef
+from ..fused_op import FusedOp as _FusedOp
+from ..fused_op import FusedOpDef
 
 
 def _lit(value, dtype):
@@ -65,30 +66,14 @@ TEMPLATES = {
 }
 
 
-class FusedOp:
-    """Stands in for a group of graph ops in a Plan: one kernel, the group's outside inputs and outputs.
-
-    Attributes:
-        members: the graph ops it replaces, in execution order (named in error messages).
-        source: the generated CUDA body (elementwise groups), for inspection and tests.
-    """
+class FusedOp(_FusedOp):
+    """A FusedOp of a GPU Plan: `kernel` is a kernel factory, `anchor` the op whose place the group takes, and
+    `source` the generated CUDA body (elementwise groups), for inspection and tests."""
 
     def __init__(self, kind, anchor, members, inputs, outputs, kernel, out_arg, elementwise, source=""):
-        self.type = f"{kind}({', '.join(m.type for m in members)})"
-        self.name = anchor.name
-        self.members = list(members)
-        self.inputs = tuple(inputs)
-        self.outputs = tuple(outputs)
-        self.attrs = {}
-        self.control_inputs = ()
-        self.device = anchor.device
-        self.graph = anchor.graph
-        self._id = anchor._id
+        super().__init__(kind, members, inputs, outputs,
+                         FusedOpDef(kind, kernel, len(outputs), out_arg, elementwise, gpu=True), anchor=anchor)
         self.source = source
-        self.opdef = FusedOpDef(kind, kernel, len(outputs), out_arg, elementwise, gpu=True)
-
-    def __repr__(self):
-        return f"<FusedOp {self.name} {self.type}>"
 
 
 def fuse(ops, placement, shapes, constants, fetched, pinned, resolve, backend):
