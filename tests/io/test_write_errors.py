@@ -98,6 +98,15 @@ def _read_only(monkeypatch, folder):
     return "EROFS"
 
 
+
+def _fail_writes(failure, monkeypatch, folder):
+    """Simulate `failure` ("disk_full" or "read_only") for writes into `folder`: (expected error, message words)."""
+    if failure == "disk_full":
+        _disk_full(monkeypatch)
+        return ResourceExhaustedError, "no space left"
+    how = _read_only(monkeypatch, str(folder))
+    return FailedPreconditionError, ("read-only" if how == "EROFS" else "permission denied")
+
 def _sha(path):
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
@@ -129,10 +138,7 @@ def test_estimator_training_stops_and_the_last_checkpoint_is_intact(tmp_path, mo
     digest = _sha(last)
     weights = {n: est.get_variable_value(n) for n in est.get_variable_names()}
     assert weights["global_step"] == 6
-    if failure == "disk_full":
-        _disk_full(monkeypatch)
-        expected, words = ResourceExhaustedError, "no space left"
-    elif failure == "index_disk_full":   # the checkpoint file was written; rewriting the index fails
+    if failure == "index_disk_full":   # the checkpoint file was written; rewriting the index fails
         from kestimator.estimators import checkpoint_manager as cm
         real_dump = cm.json.dump
 
@@ -143,8 +149,7 @@ def test_estimator_training_stops_and_the_last_checkpoint_is_intact(tmp_path, mo
         monkeypatch.setattr(cm.json, "dump", dump)
         expected, words = ResourceExhaustedError, "no space left"
     else:
-        how = _read_only(monkeypatch, model_dir)
-        expected, words = FailedPreconditionError, ("read-only" if how == "EROFS" else "permission denied")
+        expected, words = _fail_writes(failure, monkeypatch, model_dir)
     with pytest.raises(expected) as info:
         _estimator(model_dir).train(_input_fn(), steps=6)
     assert words in str(info.value) and str(model_dir) in str(info.value)
@@ -185,12 +190,7 @@ def test_keras_model_checkpoint_and_save_stop_with_the_previous_file_intact(tmp_
     model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[callback])
     digest = _sha(path)
     saved = [w.numpy().copy() for w in model.weights]
-    if failure == "disk_full":
-        _disk_full(monkeypatch)
-        expected, words = ResourceExhaustedError, "no space left"
-    else:
-        how = _read_only(monkeypatch, str(folder))
-        expected, words = FailedPreconditionError, ("read-only" if how == "EROFS" else "permission denied")
+    expected, words = _fail_writes(failure, monkeypatch, folder)
     with pytest.raises(expected, match=words) as info:
         model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[callback])
     assert path in str(info.value)
@@ -224,12 +224,7 @@ def test_saver_save_stops_and_the_previous_checkpoint_restores(tmp_path, monkeyp
     first = saver.save(sess, str(folder / "model"), global_step=1)
     digest = _sha(first)
     w.load(np.full((2, 3), 7.0, np.float32), sess)
-    if failure == "disk_full":
-        _disk_full(monkeypatch)
-        expected, words = ResourceExhaustedError, "no space left"
-    else:
-        how = _read_only(monkeypatch, str(folder))
-        expected, words = FailedPreconditionError, ("read-only" if how == "EROFS" else "permission denied")
+    expected, words = _fail_writes(failure, monkeypatch, folder)
     with pytest.raises(expected, match=words) as info:
         saver.save(sess, str(folder / "model"), global_step=2)
     assert str(folder) in str(info.value)
