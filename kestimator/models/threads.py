@@ -80,8 +80,9 @@ class EpochTuner:
     intra-op workers as the default count).
 
     Attributes:
-        choice: the BLAS thread count in use after the last trial (None before any).
-        workers: the intra-op workers in use after the last trial (1: no splitting).
+        setting: the setting in use after the last trial ("one", "blas", "split"; None before any).
+        choice: the BLAS thread count of that setting (None before any).
+        workers: the intra-op workers of that setting (1: no splitting).
         timings: the trial's median step time (seconds) per setting ({} when there was no trial).
         reason: why the choice was made: "trial", "load" (load average above the core count) or "slowdown"
             (a multi-core choice whose steps became twice as slow as in its trial).
@@ -89,11 +90,18 @@ class EpochTuner:
 
     def __init__(self, blas):
         self.blas = blas
-        self.choice = None
-        self.workers = 1
+        self.setting = None
         self.timings = {}
         self.reason = None
         self._epochs = 0
+
+    @property
+    def choice(self):
+        return None if self.setting is None else self.blas.default if self.setting == "blas" else 1
+
+    @property
+    def workers(self):
+        return self.blas.default if self.setting == "split" else 1
 
     def _apply(self, setting):
         n = self.blas.default
@@ -101,15 +109,8 @@ class EpochTuner:
         intra_op.set_workers(n if setting == "split" else 1)
 
     def _choose(self, setting, reason):
-        self.choice = self.blas.default if setting == "blas" else 1
-        self.workers = self.blas.default if setting == "split" else 1
-        self.reason = reason
+        self.setting, self.reason = setting, reason
         self._apply(setting)
-
-    def _current(self):
-        if self.choice is None:
-            return None
-        return "split" if self.workers > 1 else "blas" if self.choice > 1 else "one"
 
     def _schedule(self):
         """The trial's settings after the warm-up step: "one" and (when a kernel could split) "split" in
@@ -123,40 +124,40 @@ class EpochTuner:
         """A generator over `batches` (the epoch's (step, feeds) pairs) that sets the BLAS thread count and
         intra-op workers; `steps` is the epoch's length (None: unknown)."""
         self._epochs += 1
-        due = self.choice is None or self.reason != "trial" or (self._epochs - 1) % _RETRIAL_EVERY == 0
+        due = self.setting is None or self.reason != "trial" or (self._epochs - 1) % _RETRIAL_EVERY == 0
         trial = steps is not None and steps >= _MIN_STEPS and due
         if trial and overloaded():
             trial = False
             self.timings = {}
             self._choose("one", "load")
         schedule = ["one"] if trial else []   # the warm-up step (compiles a plan); the trial follows it
-        if not trial and self.choice is not None:
-            self._apply(self._current())
+        if not trial and self.setting is not None:
+            self._apply(self.setting)
         times = {}
         recent = []   # step times after a multi-core choice
-        setting, started = None, None
-        blas_until = time.perf_counter() + _SPIN_S if self._current() == "blas" else 0.0
+        trying, started = None, None   # trying: the trial setting the last step ran under
+        blas_until = time.perf_counter() + _SPIN_S if self.setting == "blas" else 0.0
         for index, item in enumerate(batches):
             now = time.perf_counter()
             if index == 1 and schedule:   # after the warm-up: a kernel that could split has run, or none will
                 schedule += self._schedule()
-            if setting == "blas":
+            if trying == "blas":
                 blas_until = now + _SPIN_S
-            if setting is not None and index > 1 and (setting != "split" or started >= blas_until):
-                times.setdefault(setting, []).append(now - started)
-            elif setting is None and started is not None and self.reason == "trial" and self._current() != "one":
+            if trying is not None and index > 1 and (trying != "split" or started >= blas_until):
+                times.setdefault(trying, []).append(now - started)
+            elif trying is None and started is not None and self.reason == "trial" and self.setting != "one":
                 recent.append(now - started)
                 if len(recent) >= _WATCH:
                     median = sorted(recent[-_WATCH:])[_WATCH // 2]
-                    if median > _SLOWDOWN * self.timings[self._current()]:
+                    if median > _SLOWDOWN * self.timings[self.setting]:
                         self._choose("one", "slowdown")
             if index < len(schedule):
-                setting = schedule[index]
-                self._apply(setting)
+                trying = schedule[index]
+                self._apply(trying)
             elif index == len(schedule) and schedule:
                 self.timings = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
                 self._choose(min(self.timings, key=self.timings.get) if self.timings else "one", "trial")
-                setting = None
+                trying = None
             started = time.perf_counter()
             yield item
 

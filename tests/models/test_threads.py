@@ -78,7 +78,7 @@ def test_split_steps_while_openblas_threads_still_spin_are_not_timed(quiet, monk
     monkeypatch.setattr(threads, "_SPIN_S", 0.2)
     blas = FakeBlas()
     tuner = threads.EpochTuner(blas)
-    tuner.choice, tuner.workers, tuner.reason = 2, 1, "trial"
+    tuner.setting, tuner.reason = "blas", "trial"
     spinning_until = time.perf_counter() + 0.2
     try:
         for _ in tuner.epoch(((i, None) for i in range(40)), 70):
@@ -109,7 +109,7 @@ def test_the_trial_runs_in_the_first_epoch_and_every_fourth_after_it(quiet, no_s
 def test_short_epochs_keep_the_previous_choice():
     blas = FakeBlas()
     tuner = threads.EpochTuner(blas)
-    tuner.choice = 1
+    tuner.setting = "one"
     assert [blas.current for _ in tuner.epoch(((i, None) for i in range(10)), 10)] == [1] * 10
 
 
